@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric kernels are written as plain loops for LLVM to vectorize; the default x86-64 baseline
+// (SSE2) leaves half the machine idle, and haswell (AVX2, FMA, F16C) runs on every x86 laptop and
+// server sold in the last decade. See ../shared/docs/machine.md.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
+]
+
+let package = Package(
+    name: "nemo-convert",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "nemo-convert", targets: ["nemo-convert"]),
+        .library(name: "Formats", targets: ["Formats"]),
+        .library(name: "Quantize", targets: ["Quantize"]),
+        .library(name: "Calibrate", targets: ["Calibrate"]),
+        .library(name: "Verify", targets: ["Verify"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .target(name: "Formats", dependencies: ["CZstd"], swiftSettings: fast),
+        .target(name: "Tokenizer", swiftSettings: fast),
+        .target(name: "Quantize", dependencies: ["Formats"], swiftSettings: fast),
+        .target(name: "Calibrate", dependencies: ["Formats", "Quantize", "Tokenizer", "COpenBLAS"],
+                swiftSettings: fast),
+        .target(name: "Verify", dependencies: ["Formats", "Quantize", "Calibrate"], swiftSettings: fast),
+        .executableTarget(name: "nemo-convert", dependencies: [
+            "Formats", "Quantize", "Calibrate", "Verify", "Tokenizer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats"], swiftSettings: fast),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], swiftSettings: fast),
+        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Formats"], swiftSettings: fast),
+        .testTarget(name: "CalibrateTests", dependencies: ["Calibrate", "Formats", "Quantize"],
+                    swiftSettings: fast),
+        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Calibrate", "Formats"],
+                    swiftSettings: fast),
+    ]
+)

@@ -1,0 +1,85 @@
+/// A parsed JSON document.
+///
+/// Our own type rather than Foundation's `JSONSerialization` because config.json files written by
+/// Python contain bare `Infinity` / `NaN` literals (not JSON), and because parse errors must say
+/// where in which file they happened.
+public enum JSONValue: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let o) = self { return o[key] }
+        return nil
+    }
+
+    public var objectValue: JSONObject? { if case .object(let o) = self { return o }; return nil }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var isNull: Bool { if case .null = self { return true }; return false }
+
+    /// A number, also accepting transformers' `{"__float__": "Infinity"}` encoding of non-finite floats.
+    public var doubleValue: Double? {
+        switch self {
+        case .number(let d): return d
+        case .object(let o):
+            guard o.count == 1, let s = o["__float__"]?.stringValue else { return nil }
+            switch s {
+            case "Infinity", "inf", "+Infinity": return .infinity
+            case "-Infinity", "-inf": return -.infinity
+            case "NaN", "nan": return .nan
+            default: return Double(s)
+            }
+        default: return nil
+        }
+    }
+
+    /// An integer: a number with no fractional part that fits in Int.
+    public var intValue: Int? {
+        guard case .number(let d) = self, d.isFinite, d == d.rounded(),
+              abs(d) < 9.007_199_254_740_992e15 else { return nil }
+        return Int(d)
+    }
+}
+
+/// A JSON object that keeps its keys in document order (safetensors headers and recipes are
+/// reported in the order their authors wrote them).
+public struct JSONObject: Equatable, Sendable, Sequence {
+    public private(set) var keys: [String] = []
+    private var storage: [String: JSONValue] = [:]
+
+    public init() {}
+    public init(_ pairs: [(String, JSONValue)]) { for (k, v) in pairs { self[k] = v } }
+
+    public var count: Int { keys.count }
+
+    public subscript(key: String) -> JSONValue? {
+        get { storage[key] }
+        set {
+            if let v = newValue {
+                if storage.updateValue(v, forKey: key) == nil { keys.append(key) }
+            } else if storage.removeValue(forKey: key) != nil {
+                keys.removeAll { $0 == key }
+            }
+        }
+    }
+
+    public func contains(_ key: String) -> Bool { storage[key] != nil }
+
+    public func makeIterator() -> AnyIterator<(key: String, value: JSONValue)> {
+        var i = 0
+        return AnyIterator {
+            guard i < keys.count else { return nil }
+            defer { i += 1 }
+            return (keys[i], storage[keys[i]]!)
+        }
+    }
+
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        a.keys == b.keys && a.storage == b.storage
+    }
+}

@@ -1,0 +1,1 @@
+print("nemo-convert")

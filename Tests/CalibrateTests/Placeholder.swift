@@ -1,0 +1,4 @@
+import XCTest
+@testable import Calibrate
+
+final class CalibratePlaceholderTests: XCTestCase {}

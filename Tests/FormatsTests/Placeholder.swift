@@ -1,0 +1,4 @@
+import XCTest
+@testable import Formats
+
+final class FormatsPlaceholderTests: XCTestCase {}

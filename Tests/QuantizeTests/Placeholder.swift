@@ -1,0 +1,4 @@
+import XCTest
+@testable import Quantize
+
+final class QuantizePlaceholderTests: XCTestCase {}

@@ -1,0 +1,4 @@
+import XCTest
+@testable import Verify
+
+final class VerifyPlaceholderTests: XCTestCase {}
