@@ -1,0 +1,82 @@
+/// Widening of stored weight types to Float32.
+///
+/// These loops are the input side of every conversion and forward pass, so they are written as
+/// plain loops over raw pointers that LLVM vectorizes (see machine.md): no Array indexing, no
+/// trapping conversions. A misaligned source (safetensors only promises byte alignment) takes an
+/// unaligned-load path instead of binding memory to a type it is not aligned for.
+public enum FloatConversion {
+    public static func convert(_ src: UnsafeRawBufferPointer, dtype: DType, count n: Int,
+                               into out: UnsafeMutablePointer<Float>) {
+        guard n > 0, let base = src.baseAddress else { return }
+        precondition(src.count >= n * dtype.byteSize)
+        switch dtype {
+        case .bf16: bf16(base, n, out)
+        case .f16: f16(base, n, out)
+        case .f32:
+            UnsafeMutableRawPointer(out).copyMemory(from: base, byteCount: n * 4)
+        case .f64:
+            for i in 0..<n { out[i] = Float(base.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }
+        case .f8e4m3: table(base.assumingMemoryBound(to: UInt8.self), n, out, e4m3Table)
+        case .f8e5m2: table(base.assumingMemoryBound(to: UInt8.self), n, out, e5m2Table)
+        case .bool, .u8: for i in 0..<n { out[i] = Float(base.load(fromByteOffset: i, as: UInt8.self)) }
+        case .i8: for i in 0..<n { out[i] = Float(base.load(fromByteOffset: i, as: Int8.self)) }
+        case .u16: for i in 0..<n { out[i] = Float(base.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) }
+        case .i16: for i in 0..<n { out[i] = Float(base.loadUnaligned(fromByteOffset: i * 2, as: Int16.self)) }
+        case .u32: for i in 0..<n { out[i] = Float(base.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)) }
+        case .i32: for i in 0..<n { out[i] = Float(base.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)) }
+        case .u64: for i in 0..<n { out[i] = Float(base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+        case .i64: for i in 0..<n { out[i] = Float(base.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+        }
+    }
+
+    @inline(__always)
+    static func bf16(_ base: UnsafeRawPointer, _ n: Int, _ out: UnsafeMutablePointer<Float>) {
+        if Int(bitPattern: base) & 1 == 0 {
+            let s = base.assumingMemoryBound(to: UInt16.self)
+            let o = UnsafeMutableRawPointer(out).assumingMemoryBound(to: UInt32.self)
+            for i in 0..<n { o[i] = UInt32(s[i]) &<< 16 }
+        } else {
+            for i in 0..<n {
+                out[i] = Float(bitPattern: UInt32(base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func f16(_ base: UnsafeRawPointer, _ n: Int, _ out: UnsafeMutablePointer<Float>) {
+        if Int(bitPattern: base) & 1 == 0 {
+            let s = base.assumingMemoryBound(to: Float16.self)
+            for i in 0..<n { out[i] = Float(s[i]) }
+        } else {
+            for i in 0..<n {
+                out[i] = Float(Float16(bitPattern: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            }
+        }
+    }
+
+    @inline(__always)
+    static func table(_ s: UnsafePointer<UInt8>, _ n: Int, _ out: UnsafeMutablePointer<Float>, _ t: [Float]) {
+        t.withUnsafeBufferPointer { tb in
+            let tp = tb.baseAddress!
+            for i in 0..<n { out[i] = tp[Int(s[i])] }
+        }
+    }
+
+    /// float8_e4m3fn: bias 7, no infinities, S.1111.111 is NaN.
+    public static let e4m3Table: [Float] = (0..<256).map { c in
+        let sign: Float = c & 0x80 != 0 ? -1 : 1
+        let e = (c >> 3) & 0xF, m = c & 7
+        if e == 0xF && m == 7 { return .nan }
+        if e == 0 { return sign * Float(m) / 8 * 0x1p-6 }
+        return sign * (1 + Float(m) / 8) * Float(sign: .plus, exponent: e - 7, significand: 1)
+    }
+
+    /// float8_e5m2: bias 15, IEEE-style infinities and NaNs.
+    public static let e5m2Table: [Float] = (0..<256).map { c in
+        let sign: Float = c & 0x80 != 0 ? -1 : 1
+        let e = (c >> 2) & 0x1F, m = c & 3
+        if e == 0x1F { return m == 0 ? sign * .infinity : .nan }
+        if e == 0 { return sign * Float(m) / 4 * 0x1p-14 }
+        return sign * (1 + Float(m) / 4) * Float(sign: .plus, exponent: e - 15, significand: 1)
+    }
+}
