@@ -1,4 +1,0 @@
-import XCTest
-@testable import Calibrate
-
-final class CalibratePlaceholderTests: XCTestCase {}

@@ -1,4 +1,0 @@
-import XCTest
-@testable import Quantize
-
-final class QuantizePlaceholderTests: XCTestCase {}
