@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Temporary outputs to delete if the process is interrupted (Ctrl-C, SIGTERM) before they are
+/// renamed into place. Paths are kept as C strings in fixed storage so the signal handler only
+/// calls `unlink` and `_exit`, which are async-signal-safe.
+public enum TemporaryFiles {
+    private static let slots = 16
+    private static let slotBytes = 4096
+    nonisolated(unsafe) private static let storage: UnsafeMutablePointer<CChar> = {
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: slots * slotBytes)
+        p.initialize(repeating: 0, count: slots * slotBytes)
+        return p
+    }()
+    nonisolated(unsafe) private static var installed = false
+
+    static func register(_ path: String) {
+        let bytes = Array(path.utf8CString)
+        guard bytes.count <= slotBytes else { return }
+        for s in 0..<slots where storage[s * slotBytes] == 0 {
+            bytes.withUnsafeBufferPointer { (storage + s * slotBytes).update(from: $0.baseAddress!, count: bytes.count) }
+            return
+        }
+    }
+
+    static func unregister(_ path: String) {
+        for s in 0..<slots where storage[s * slotBytes] != 0 {
+            if String(cString: storage + s * slotBytes) == path { storage[s * slotBytes] = 0 }
+        }
+    }
+
+    /// Installs SIGINT/SIGTERM/SIGHUP handlers that remove registered temporary files and exit
+    /// with 128 + signal, as a shell would report.
+    public static func installSignalHandlers() {
+        guard !installed else { return }
+        installed = true
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig) { s in
+                for i in 0..<TemporaryFiles.slots where TemporaryFiles.storage[i * TemporaryFiles.slotBytes] != 0 {
+                    unlink(TemporaryFiles.storage + i * TemporaryFiles.slotBytes)
+                }
+                _exit(128 + s)
+            }
+        }
+    }
+}
