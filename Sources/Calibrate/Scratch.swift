@@ -19,10 +19,24 @@ public final class Scratch: @unchecked Sendable {
     public var bytes: Int { buffers.values.reduce(0) { $0 + $1.capacity * 4 } }
 }
 
-/// Runs `body(i)` for i in 0..<n on all cores; serial when there is one job.
+/// How many threads the numeric kernels use (`--threads`); sgemm is told the same.
+public enum Threads {
+    nonisolated(unsafe) public private(set) static var count = ProcessInfo.processInfo.activeProcessorCount
+
+    public static func set(_ n: Int) {
+        count = max(1, n)
+        Linear.setThreads(count)
+    }
+}
+
+/// Runs `body(i)` for i in 0..<n on up to `Threads.count` threads; serial for one job or thread.
 func parallelFor(_ n: Int, _ body: (Int) -> Void) {
-    if n <= 1 { for i in 0..<n { body(i) }; return }
+    let t = min(n, Threads.count)
+    if t <= 1 { for i in 0..<n { body(i) }; return }
     withoutActuallyEscaping(body) { f in
-        DispatchQueue.concurrentPerform(iterations: n) { f($0) }
+        DispatchQueue.concurrentPerform(iterations: t) { w in
+            var i = w
+            while i < n { f(i); i += t }
+        }
     }
 }

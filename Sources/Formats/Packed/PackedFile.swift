@@ -106,7 +106,14 @@ public final class PackedFile: @unchecked Sendable {
             let tmp = UnsafeMutableRawBufferPointer.allocate(byteCount: s.rawLength, alignment: 64)
             defer { tmp.deallocate() }
             if let e = Zstd.decompress(b, into: tmp) { throw FormatError.checksum(file: path, tensor: owner, message: "zstd: \(e)") }
-            Zstd.ungroupBytes(UnsafeRawBufferPointer(tmp), width: s.encoding.groupWidth!, into: out.baseAddress!)
+            let block = s.blockBytes > 0 ? s.blockBytes : max(1, s.rawLength)
+            var at = 0
+            while at < s.rawLength {
+                let n = min(block, s.rawLength - at)
+                Zstd.ungroupBytes(UnsafeRawBufferPointer(rebasing: tmp[at..<(at + n)]), width: s.encoding.groupWidth!,
+                                  into: out.baseAddress! + at)
+                at += n
+            }
         }
     }
 

@@ -29,14 +29,20 @@ public struct PackedSection: Equatable, Sendable {
     public var encoding: SectionEncoding
     /// xxHash64 of the stored bytes.
     public var xxh64: UInt64
+    /// For byte-grouped encodings: the bytes are grouped (and compressed as one zstd frame) in
+    /// independent blocks of this many raw bytes, the last one possibly shorter; 0 = one block.
+    public var blockBytes: Int
 
-    public init(offset: Int, length: Int, rawLength: Int, encoding: SectionEncoding, xxh64: UInt64) {
+    public init(offset: Int, length: Int, rawLength: Int, encoding: SectionEncoding, xxh64: UInt64, blockBytes: Int = 0) {
         self.offset = offset; self.length = length; self.rawLength = rawLength; self.encoding = encoding; self.xxh64 = xxh64
+        self.blockBytes = blockBytes
     }
 
     var json: JSONValue {
-        ["offset": .int(offset), "length": .int(length), "raw_length": .int(rawLength),
-         "encoding": .string(encoding.rawValue), "xxh64": .string(XXH64.hex(xxh64))]
+        var o: JSONObject = ["offset": .int(offset), "length": .int(length), "raw_length": .int(rawLength),
+                             "encoding": .string(encoding.rawValue), "xxh64": .string(XXH64.hex(xxh64))]
+        if blockBytes > 0 { o["block_bytes"] = .int(blockBytes) }
+        return .object(o)
     }
 
     init(json: JSONValue, file: String, owner: String) throws(FormatError) {
@@ -51,7 +57,11 @@ public struct PackedSection: Equatable, Sendable {
             throw bad("section xxh64 must be 16 hex digits")
         }
         if enc == .raw && raw != len { throw bad("raw section has length \(len) but raw_length \(raw)") }
-        self.init(offset: off, length: len, rawLength: raw, encoding: enc, xxh64: h)
+        let bb = o["block_bytes"]?.intValue ?? 0
+        if bb < 0 || (bb > 0 && enc.groupWidth.map({ bb % $0 != 0 }) ?? true) {
+            throw bad("block_bytes \(bb) must be a positive multiple of the group width")
+        }
+        self.init(offset: off, length: len, rawLength: raw, encoding: enc, xxh64: h, blockBytes: bb)
     }
 }
 

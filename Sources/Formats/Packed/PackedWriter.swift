@@ -35,31 +35,80 @@ public final class PackedWriter {
     /// Appends one section. `encoding` other than `.raw` is a request: the bytes are compressed and
     /// stored compressed only when that saves `minimumSaving` or more.
     public func writeSection(_ bytes: UnsafeRawBufferPointer, encoding: SectionEncoding = .raw) throws(FormatError) -> PackedSection {
-        if encoding != .raw, bytes.count >= 4096 {
-            var staged: [UInt8]? = nil
-            if let w = encoding.groupWidth, bytes.count % w == 0 {
-                let grouped = Zstd.groupBytes(bytes, width: w)
-                staged = grouped.withUnsafeBytes { Zstd.compress($0) }
-            } else if encoding == .zstd {
-                staged = Zstd.compress(bytes)
-            }
-            if let c = staged, Double(c.count) <= Double(bytes.count) * (1 - Self.minimumSaving) {
-                compressedBytesSaved += bytes.count - c.count
-                return try withBytes(c) { (cb) throws(FormatError) in
-                    try append(cb, rawLength: bytes.count, encoding: encoding)
-                }
-            }
-        }
-        return try append(bytes, rawLength: bytes.count, encoding: .raw)
+        try beginSection(encoding: encoding)
+        try appendToSection(bytes)
+        return try endSection()
     }
 
-    private func append(_ stored: UnsafeRawBufferPointer, rawLength: Int, encoding: SectionEncoding) throws(FormatError) -> PackedSection {
-        let offset = position
-        try file.write(stored, at: offset)
-        let s = PackedSection(offset: offset, length: stored.count, rawLength: rawLength, encoding: encoding,
-                              xxh64: XXH64.hash(stored))
-        position = Self.align(offset + stored.count)
-        return s
+    private struct OpenSection {
+        var offset: Int
+        var length = 0
+        var rawLength = 0
+        var encoding: SectionEncoding
+        var blockBytes = 0
+        var decided = false
+    }
+    private var open: OpenSection?
+
+    /// Starts a section written in pieces, so a tensor larger than memory streams through. With a
+    /// compressed encoding each piece becomes its own zstd frame (byte-grouped within the piece);
+    /// whether compression pays is decided on the first piece.
+    public func beginSection(encoding: SectionEncoding = .raw) throws(FormatError) {
+        precondition(open == nil, "a section is already open")
+        open = OpenSection(offset: position, encoding: encoding)
+    }
+
+    public func appendToSection(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
+        guard var s = open else { preconditionFailure("no open section") }
+        defer { open = s }
+        if !s.decided {
+            s.decided = true
+            if s.encoding != .raw {
+                if bytes.count >= 4096, let c = compressed(bytes, s.encoding),
+                   Double(c.count) <= Double(bytes.count) * (1 - Self.minimumSaving) {
+                    s.blockBytes = s.encoding.groupWidth != nil ? bytes.count : 0
+                    try withBytes(c) { (cb) throws(FormatError) in try file.write(cb, at: s.offset + s.length) }
+                    s.length += c.count; s.rawLength += bytes.count
+                    compressedBytesSaved += bytes.count - c.count
+                    return
+                }
+                s.encoding = .raw
+            }
+        } else if s.encoding != .raw {
+            // Later pieces must match the first one's block size (except the last).
+            if s.blockBytes > 0 && s.rawLength % s.blockBytes != 0 {
+                preconditionFailure("only the last piece of a grouped section may be shorter than the first")
+            }
+            if s.blockBytes > 0 && bytes.count > s.blockBytes { preconditionFailure("piece larger than the first piece") }
+            guard let c = compressed(bytes, s.encoding) else {
+                throw FormatError.io(file: path, message: "zstd compression failed")
+            }
+            try withBytes(c) { (cb) throws(FormatError) in try file.write(cb, at: s.offset + s.length) }
+            s.length += c.count; s.rawLength += bytes.count
+            compressedBytesSaved += bytes.count - c.count
+            return
+        }
+        try file.write(bytes, at: s.offset + s.length)
+        s.length += bytes.count; s.rawLength += bytes.count
+    }
+
+    public func endSection() throws(FormatError) -> PackedSection {
+        guard let s = open else { preconditionFailure("no open section") }
+        open = nil
+        // Hash what is on disk (in the page cache): the check covers the bytes as written.
+        let h = try file.hashRange(offset: s.offset, count: s.length)
+        position = Self.align(s.offset + s.length)
+        return PackedSection(offset: s.offset, length: s.length, rawLength: s.rawLength, encoding: s.encoding,
+                             xxh64: h, blockBytes: s.blockBytes)
+    }
+
+    private func compressed(_ bytes: UnsafeRawBufferPointer, _ e: SectionEncoding) -> [UInt8]? {
+        if let w = e.groupWidth {
+            guard bytes.count % w == 0 else { return nil }
+            let grouped = Zstd.groupBytes(bytes, width: w)
+            return grouped.withUnsafeBytes { Zstd.compress($0) }
+        }
+        return Zstd.compress(bytes)
     }
 
     public func add(_ tensor: PackedTensor) throws(FormatError) {

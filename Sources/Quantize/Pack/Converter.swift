@@ -1,0 +1,179 @@
+import Foundation
+import Formats
+
+/// What a conversion did, for the CLI to print.
+public struct ConvertReport: Sendable {
+    public struct Entry: Sendable {
+        public var name: String
+        public var role: TensorRole
+        public var shape: [Int]
+        public var scheme: String
+        public var inputBytes: Int
+        public var outputBytes: Int
+        public var elements: Int
+    }
+    public var output: String
+    public var inputBytes: Int
+    public var outputBytes: Int
+    public var seconds: Double
+    public var tensors: [Entry]
+    public var compressedBytesSaved: Int
+
+    /// Stored bits per parameter over every tensor of the model, scales and high-precision
+    /// leftovers included.
+    public var bitsPerWeight: Double {
+        let n = tensors.reduce(0) { $0 + $1.elements }
+        return n == 0 ? 0 : Double(tensors.reduce(0) { $0 + $1.outputBytes }) * 8 / Double(n)
+    }
+}
+
+/// Streams a checkpoint into a packed file, tensor by tensor and, within a tensor, in chunks of
+/// rows, so memory holds a few chunks (64 MB of Float32 by default), never a whole model or even
+/// a whole embedding.
+public final class Converter {
+    public let map: TensorMap
+    public let recipe: Recipe
+    public var chunkBytes = 64 << 20
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    public init(map: TensorMap, recipe: Recipe) {
+        self.map = map
+        self.recipe = recipe
+    }
+
+    /// Every tensor's plan, in file order.
+    public func plans() throws -> [(BoundTensor, TensorPlan)] {
+        try map.tensors.map { t in
+            (t, try recipe.plan(name: t.name, role: t.role, layer: t.layer, shape: t.view.shape,
+                                sourceDType: t.view.dtype, config: map.config))
+        }
+    }
+
+    /// Converts into `output` atomically. `metadata` goes into the header next to the model
+    /// config, recipe and producer; `blobs` are stored files (tokenizer.json).
+    public func convert(to output: String, metadata: JSONObject, blobs: [(String, [UInt8])],
+                        progress: ((_ done: Int, _ total: Int, _ name: String) -> Void)? = nil) throws -> ConvertReport {
+        let start = Date()
+        let plans = try plans()
+        let writer = try PackedWriter(path: output)
+        var entries: [ConvertReport.Entry] = []
+        let totalIn = plans.reduce(0) { $0 + $1.0.view.info.byteCount }
+        var doneIn = 0
+        for (t, plan) in plans {
+            progress?(doneIn, totalIn, t.name)
+            let before = writer.bytesWritten
+            let sections = try write(t, plan, writer)
+            var attrs = JSONObject()
+            attrs["segments"] = plan.segmentsJSON
+            try writer.add(PackedTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.view.shape,
+                                        scheme: plan.summary, sourceDType: t.view.dtype, sections: sections, attributes: attrs))
+            let stored = sections.values.reduce(0) { $0 + $1.length }
+            _ = before
+            entries.append(.init(name: t.name, role: t.role, shape: t.view.shape, scheme: plan.summary,
+                                 inputBytes: t.view.info.byteCount, outputBytes: stored, elements: t.view.elementCount))
+            doneIn += t.view.info.byteCount
+            // The source pages were read once; let the kernel drop them from our resident set.
+            t.view.file.dontNeed(offset: t.view.info.offset, count: t.view.info.byteCount)
+        }
+        for (name, bytes) in blobs { try writer.addBlob(name, bytes) }
+        var meta = metadata
+        meta["recipe"] = recipe.json
+        try writer.finish(metadata: meta)
+        progress?(totalIn, totalIn, "")
+        let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? writer.bytesWritten
+        return ConvertReport(output: output, inputBytes: totalIn, outputBytes: size ?? 0,
+                             seconds: Date().timeIntervalSince(start), tensors: entries,
+                             compressedBytesSaved: writer.compressedBytesSaved)
+    }
+
+    private func write(_ t: BoundTensor, _ plan: TensorPlan, _ writer: PackedWriter) throws -> [String: PackedSection] {
+        var sections: [String: PackedSection] = [:]
+        let cols = plan.cols, src = t.view, es = src.dtype.byteSize
+        let rowsPerChunk = max(1, chunkBytes / max(1, cols * 4))
+        for seg in plan.segments {
+            let n = seg.rows.count
+            // High precision in the source's own dtype: copy the bytes, compressed where it pays.
+            if SegmentCodec.isVerbatim(seg.scheme, source: src.dtype) {
+                try writer.beginSection(encoding: SegmentCodec.compression(for: seg.scheme))
+                var r = 0
+                while r < n {
+                    let m = min(rowsPerChunk, n - r)
+                    let off = (seg.rows.lowerBound + r) * cols * es
+                    try writer.appendToSection(UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)]))
+                    r += m
+                }
+                sections[seg.section("codes")] = try writer.endSection()
+                continue
+            }
+            let layout = seg.scheme.layout(rows: n, cols: cols)
+            let scaleCount = seg.scaleCount(cols: cols)
+            var scales = [Float](repeating: 0, count: scaleCount)
+            var zeros = [UInt8](repeating: 0, count: layout.zeroPointCount)
+            let spr = layout.groupsPerRow   // scales per row for per-row/per-group schemes
+            let floats = UnsafeMutablePointer<Float>.allocate(capacity: min(n, rowsPerChunk) * cols)
+            defer { floats.deallocate() }
+            let codes = UnsafeMutableRawPointer.allocate(byteCount: max(1, min(n, rowsPerChunk) * layout.codeBytesPerRow), alignment: 64)
+            defer { codes.deallocate() }
+
+            func load(_ r: Int, _ m: Int) {
+                let off = (seg.rows.lowerBound + r) * cols * es
+                FloatConversion.convert(UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)]),
+                                        dtype: src.dtype, count: m * cols, into: floats)
+            }
+
+            // fp8-tensor needs each block's absmax before encoding: one extra pass over the rows.
+            var blockScales: [Float]?
+            if seg.scheme == .fp8Tensor {
+                let block = seg.blockRows ?? n
+                var maxes = [Float](repeating: 0, count: scaleCount)
+                var r = 0
+                while r < n {
+                    let m = min(rowsPerChunk, n - r)
+                    load(r, m)
+                    for i in 0..<m {
+                        let b = (r + i) / max(1, block)
+                        maxes[b] = max(maxes[b], FP8E4M3.absMax(floats + i * cols, count: cols))
+                    }
+                    r += m
+                }
+                blockScales = maxes.map { FP8E4M3.scale(absMax: $0) }
+                scales = blockScales!
+            }
+
+            try writer.beginSection(encoding: .raw)
+            var r = 0
+            while r < n {
+                let m = min(rowsPerChunk, n - r)
+                load(r, m)
+                let bs = blockScales
+                let perRowCodes = layout.codeBytesPerRow
+                try scales.withUnsafeMutableBufferPointer { sp in
+                    try zeros.withUnsafeMutableBufferPointer { zp in
+                        let sBase = sp.baseAddress, zBase = zp.baseAddress
+                        // Rows are independent: split the chunk across threads.
+                        let parts = max(1, min(threads, m / 16))
+                        let fl = floats, cd = codes
+                        DispatchQueue.concurrentPerform(iterations: parts) { p in
+                            let a = m * p / parts, b = m * (p + 1) / parts
+                            guard b > a else { return }
+                            SegmentCodec.encode(fl + a * cols, rows: b - a, cols: cols, segment: seg, firstRow: r + a,
+                                                blockScales: bs, codes: cd + a * perRowCodes,
+                                                scales: seg.scheme == .fp8Tensor ? nil : sBase.map { $0 + (r + a) * spr },
+                                                zeroPoints: zBase.map { $0 + (r + a) * spr })
+                        }
+                        try writer.appendToSection(UnsafeRawBufferPointer(start: codes, count: m * perRowCodes))
+                    }
+                }
+                r += m
+            }
+            sections[seg.section("codes")] = try writer.endSection()
+            if scaleCount > 0 {
+                sections[seg.section("scales")] = try scales.withUnsafeBytes { try writer.writeSection($0) }
+            }
+            if !zeros.isEmpty {
+                sections[seg.section("zero_points")] = try zeros.withUnsafeBytes { try writer.writeSection($0) }
+            }
+        }
+        return sections
+    }
+}

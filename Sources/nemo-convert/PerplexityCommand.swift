@@ -1,0 +1,83 @@
+import ArgumentParser
+import Calibrate
+import Formats
+import Verify
+
+struct PerplexityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perplexity",
+        abstract: "Perplexity of a model on a text, with the fixtures' reference protocol.",
+        discussion: """
+        The text is tokenized whole without special tokens and cut into consecutive windows of --ctx \
+        tokens (no overlap, trailing partial window dropped). Each window starts from an empty state and \
+        every token but its first is scored; ppl = exp(mean negative log-likelihood). Windows run through \
+        the model one layer at a time in batches of --batch, so only one layer's weights are in memory.
+        """)
+
+    @Argument(help: "A model directory, a .safetensors file, or a packed file.")
+    var model: String
+
+    @Option(help: "UTF-8 text to evaluate on.")
+    var text: String
+
+    @Option(help: "Tokens per window.")
+    var ctx = 256
+
+    @Option(help: "Evaluate at most this many windows.")
+    var maxWindows: Int?
+
+    @Option(help: "Windows evaluated together, layer by layer.")
+    var batch = 8
+
+    @Option(help: "Threads for matrix products and kernels (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "tokenizer.json to use instead of the model's own.")
+    var tokenizer: String?
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let m = maxWindows, m < 1 { throw ValidationError("--max-windows must be at least 1") }
+    }
+
+    func run() throws {
+        do {
+            Threads.set(threads ?? Threads.count)
+            let input = try ModelInput(path: model)
+            let tok = try input.tokenizer(override: tokenizer)
+            let ids = tok.encode(try readText(text), addSpecialTokens: false)
+            let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: maxWindows)
+            guard windows.count > 0 else {
+                throw ValidationError("\(text) has \(ids.count) tokens, fewer than one window of --ctx \(ctx)")
+            }
+            let bar = ProgressLine(quiet: json)
+            let r = try Perplexity.evaluate(model: HybridModel(weights: input.weights), windows: windows, batchSize: batch) { p in
+                bar.update("perplexity: batch \(p.batch + 1)/\(p.batches), layer \(p.layer)/\(p.layers)  \(Int(p.fraction * 100))%")
+            }
+            bar.finish()
+            if json {
+                let o: JSONValue = [
+                    "ppl": .number(r.ppl), "nll_mean": .number(r.nllMean), "tokens_scored": .int(r.tokensScored),
+                    "windows": .int(r.windows), "ctx": .int(r.ctx), "seconds": .number(r.seconds),
+                    "tokens_per_second": .number(r.tokensPerSecond), "peak_rss_bytes": .int(r.peakRSSBytes),
+                ]
+                print(JSONWriter.string(o))
+            } else {
+                print("perplexity  \(String(format: "%.4f", r.ppl))")
+                print("nll mean    \(String(format: "%.6f", r.nllMean))")
+                print("scored      \(r.tokensScored) tokens in \(r.windows) windows of \(r.ctx)")
+                print("speed       \(String(format: "%.0f", r.tokensPerSecond)) tokens/s (\(String(format: "%.2f", r.seconds)) s)")
+                print("peak RSS    \(r.peakRSSBytes / 1_048_576) MiB")
+            }
+        } catch let e as ValidationError {
+            throw e
+        } catch { fail(error) }
+    }
+}
+
+import Foundation
