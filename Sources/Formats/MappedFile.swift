@@ -13,6 +13,7 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws(FormatError) {
         self.path = path
+        isMapped = true
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FormatError.io(file: path, message: "cannot open: \(errnoString())") }
         defer { close(fd) }
@@ -30,8 +31,23 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: p, count: count)
     }
 
+    private let isMapped: Bool
+
+    /// A "file" held in memory: lets tests and tools validate bytes they built or mutated
+    /// without a round trip through the file system. `path` is only used in messages.
+    public init(path: String, contents: [UInt8]) {
+        self.path = path
+        count = contents.count
+        isMapped = false
+        let n = contents.count
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, n), alignment: 64)
+        contents.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: n) } }
+        bytes = UnsafeRawBufferPointer(start: p, count: count)
+    }
+
     deinit {
-        if let b = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: b), count) }
+        guard let b = bytes.baseAddress else { return }
+        if isMapped { munmap(UnsafeMutableRawPointer(mutating: b), count) } else { b.deallocate() }
     }
 
     /// Reads a whole (small) file into memory: config.json, index files, tokenizer.json.

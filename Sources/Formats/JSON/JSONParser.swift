@@ -7,7 +7,16 @@
 public struct JSONParseError: Error, Equatable, CustomStringConvertible, Sendable {
     public var message: String
     public var offset: Int
-    public var description: String { "\(message) at byte \(offset)" }
+    /// Keys (and `[i]` array indices) from the root down to the value that failed, so a caller can
+    /// say which safetensors entry or config field is broken rather than only a byte offset.
+    /// Filled in while the error unwinds, so parsing valid input pays nothing for it.
+    public var path: [String] = []
+    /// The repeated key, when the error is a duplicate key; `path` names the object holding it.
+    public var duplicateKey: String? = nil
+
+    public var description: String {
+        path.isEmpty ? "\(message) at byte \(offset)" : "\(message) at byte \(offset) (in \(path.joined(separator: ".")))"
+    }
 }
 
 public enum JSONParser {
@@ -34,6 +43,14 @@ public enum JSONParser {
 
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8))
+    }
+}
+
+extension JSONParseError {
+    fileprivate func within(_ component: String) -> JSONParseError {
+        var e = self
+        e.path.insert(component, at: 0)
+        return e
     }
 }
 
@@ -103,13 +120,13 @@ private struct Cursor {
             let keyStart = i
             let key = try string()
             if obj.contains(key) {
-                throw JSONParseError(message: "duplicate key \"\(key)\"", offset: keyStart)
+                throw JSONParseError(message: "duplicate key \"\(key)\"", offset: keyStart, duplicateKey: key)
             }
             skipSpace()
             guard peek() == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
             skipSpace()
-            obj[key] = try value(depth: depth + 1)
+            do { obj[key] = try value(depth: depth + 1) } catch { throw error.within(key) }
             skipSpace()
             guard let c = peek() else { throw fail("unterminated object") }
             i += 1
@@ -125,7 +142,7 @@ private struct Cursor {
         if peek() == UInt8(ascii: "]") { i += 1; return .array(arr) }
         while true {
             skipSpace()
-            arr.append(try value(depth: depth + 1))
+            do { arr.append(try value(depth: depth + 1)) } catch { throw error.within("[\(arr.count)]") }
             skipSpace()
             guard let c = peek() else { throw fail("unterminated array") }
             i += 1
@@ -139,16 +156,30 @@ private struct Cursor {
         if peek() == UInt8(ascii: "-") { i += 1 }
         guard let d = peek(), d >= 0x30, d <= 0x39 else { throw fail("invalid number") }
         if d == 0x30 { i += 1 } else { while let c = peek(), c >= 0x30, c <= 0x39 { i += 1 } }
+        var isFloat = false
         if peek() == UInt8(ascii: ".") {
+            isFloat = true
             i += 1
             guard let c = peek(), c >= 0x30, c <= 0x39 else { throw fail("invalid number") }
             while let c = peek(), c >= 0x30, c <= 0x39 { i += 1 }
         }
         if let e = peek(), e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+            isFloat = true
             i += 1
             if let s = peek(), s == UInt8(ascii: "+") || s == UInt8(ascii: "-") { i += 1 }
             guard let c = peek(), c >= 0x30, c <= 0x39 else { throw fail("invalid number") }
             while let c = peek(), c >= 0x30, c <= 0x39 { i += 1 }
+        }
+        // Headers are mostly small integers (shapes, offsets); building a String for each one would
+        // dominate opening a 6,000-tensor checkpoint. 15 digits stay exact in a Double.
+        if !isFloat {
+            let neg = base![start] == UInt8(ascii: "-")
+            let digits = i - start - (neg ? 1 : 0)
+            if digits <= 15 {
+                var v = 0
+                for k in (start + (neg ? 1 : 0))..<i { v = v &* 10 &+ Int(base![k] &- 0x30) }
+                return neg ? -Double(v) : Double(v)
+            }
         }
         let text = String(decoding: UnsafeBufferPointer(start: base! + start, count: i - start), as: UTF8.self)
         guard let v = Double(text) else { throw JSONParseError(message: "invalid number", offset: start) }

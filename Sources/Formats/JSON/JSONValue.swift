@@ -83,3 +83,28 @@ public struct JSONObject: Equatable, Sendable, Sequence {
         a.keys == b.keys && a.storage == b.storage
     }
 }
+
+// Literals let report code read like the JSON it produces: `["parameters": .int(n), "pattern": "ME"]`.
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(elements)) }
+
+    /// Counts and sizes; exact up to 2^53, far beyond any parameter or byte count we report.
+    public static func int(_ v: Int) -> JSONValue { .number(Double(v)) }
+    /// Through the Float's shortest decimal form, so 1e-5 prints as `1e-05`, not `9.999999747378752e-06`.
+    public static func float(_ v: Float) -> JSONValue { .number(v.isFinite ? Double(v.description) ?? Double(v) : Double(v)) }
+}
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self.init(elements) }
+}
+
+/// Error messages quote offending values as the JSON their author wrote, not as Swift enum dumps.
+extension JSONValue: CustomStringConvertible {
+    public var description: String { JSONWriter.string(self, options: .init(nonFinite: .pythonLiterals)) }
+}

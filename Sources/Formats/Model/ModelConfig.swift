@@ -61,6 +61,7 @@ extension ModelConfig {
                 throw r.error("mamba_num_heads \(heads) is not divisible by n_groups \(groups)")
             }
             guard kernel > 0 else { throw r.error("conv_kernel must be positive, got \(kernel)") }
+            guard chunk > 0 else { throw r.error("chunk_size must be positive, got \(chunk)") }
             var limit: (Float, Float) = (0, .infinity)
             if let v = try r.value(["time_step_limit", "mamba_dt_limit"]), !v.isNull {
                 guard let a = v.arrayValue, a.count == 2, let lo = a[0].doubleValue, let hi = a[1].doubleValue,
@@ -85,7 +86,8 @@ extension ModelConfig {
                 }
                 headDim = hidden / heads
             }
-            guard kv > 0, headDim > 0, heads % kv == 0 else {
+            guard headDim > 0 else { throw r.error("head_dim must be positive, got \(headDim)") }
+            guard kv > 0, heads % kv == 0 else {
                 throw r.error("num_attention_heads \(heads) is not divisible by num_key_value_heads \(kv)")
             }
             attention = AttentionDims(heads: heads, kvHeads: kv, headDim: headDim, bias: try r.bool(["attention_bias"]) ?? false)
@@ -102,6 +104,7 @@ extension ModelConfig {
             let nGroup = try r.optionalInt(["n_group"]) ?? 1
             let topkGroup = try r.optionalInt(["topk_group"]) ?? 1
             let shared = try r.optionalInt(["n_shared_experts"]) ?? 0
+            guard shared >= 0 else { throw r.error("n_shared_experts must not be negative, got \(shared)") }
             guard topK <= experts else { throw r.error("num_experts_per_tok \(topK) exceeds n_routed_experts \(experts)") }
             guard nGroup > 0, experts % nGroup == 0 else { throw r.error("n_routed_experts \(experts) is not divisible by n_group \(nGroup)") }
             guard topkGroup > 0, topkGroup <= nGroup else { throw r.error("topk_group \(topkGroup) must be between 1 and n_group \(nGroup)") }
@@ -124,6 +127,7 @@ extension ModelConfig {
 
 /// Typed field access with error messages that name the field and the file.
 struct ConfigReader {
+    static let maxInt = 1 << 24
     let object: JSONObject
     let file: String
 
@@ -144,6 +148,9 @@ struct ConfigReader {
         for n in names {
             guard let v = object[n], !v.isNull else { continue }
             guard let i = v.intValue else { throw error("'\(n)' must be an integer, got \(v)") }
+            // Sizes are multiplied together downstream (rows × columns × experts); a typo'd
+            // 10^12 must stop here, not overflow an Int somewhere in a kernel.
+            guard i.magnitude <= Self.maxInt else { throw error("'\(n)' is \(i), beyond any real model (at most \(Self.maxInt))") }
             return i
         }
         return nil

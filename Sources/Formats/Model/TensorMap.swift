@@ -6,6 +6,9 @@ public struct BoundTensor: @unchecked Sendable {
     public let layer: Int?
     public let expert: Int?
     public let view: TensorView
+    /// The checkpoint tensor it was bound from: differs from `name` for `model.`-prefixed or
+    /// stacked experts (the whole `[E, out, in]` tensor) and a tied lm_head (the embedding).
+    public let source: String
 }
 
 /// Binds checkpoint tensors to the model description.
@@ -91,13 +94,21 @@ public struct TensorMap: @unchecked Sendable {
         var byKey: [Key: Int] = [:]
         var missing: [String] = []
         var mismatched: [String] = []
+        // One report per source tensor: a mis-shaped stacked expert tensor would otherwise be
+        // reported once per expert, and a mis-shaped tied embedding twice.
+        var reported = Set<String>()
+        func mismatch(_ src: String, _ message: String) {
+            if reported.insert(src).inserted { mismatched.append(message) }
+        }
 
         func bind(_ role: TensorRole, layer: Int?, expert: Int?, shape: [Int], optional: Bool = false) {
             let hub = role.hubName(layer: layer, expert: expert)
             let outName = (role == .lmHead ? "" : "backbone.") + hub
             var v: TensorView?
+            var from = ""
+            var stacked: [Int]?
             if let src = canonical[hub], let t = view(src) {
-                used.insert(src); v = t
+                used.insert(src); v = t; from = src
             } else if let k = expert, let l = layer {
                 // Stacked experts: layers.L.mixer.experts.{up,down}_proj[.weight] of shape [E, out, in].
                 let proj = role == .expertUp ? "up_proj" : "down_proj"
@@ -105,16 +116,18 @@ public struct TensorMap: @unchecked Sendable {
                     if let src = canonical[cand], let t = view(src) {
                         used.insert(src)
                         guard t.shape.count == 3, t.shape[0] == c.moe!.experts else {
-                            mismatched.append("\(src): shape \(t.shape), expected [\(c.moe!.experts)] + \(shape)")
+                            mismatch(src, "\(src): shape \(t.shape), expected \([c.moe!.experts] + shape)")
                             return
                         }
                         v = t.slice(k, name: outName)
+                        from = src
+                        stacked = t.shape
                         break
                     }
                 }
             }
             if v == nil && role == .lmHead && c.tieWordEmbeddings, let src = canonical["embeddings.weight"], let t = view(src) {
-                v = t
+                v = t; from = src
             }
             guard let t = v else {
                 if !optional { missing.append(outName) }
@@ -123,13 +136,20 @@ public struct TensorMap: @unchecked Sendable {
             let got = t.shape
             // conv1d weights are sometimes stored squeezed as [C, K].
             let ok = got == shape || (role == .mambaConvWeight && got == [shape[0], shape[2]])
-            guard ok else { mismatched.append("\(t.name): shape \(got), expected \(shape)"); return }
+            guard ok else {
+                if let full = stacked {
+                    mismatch(from, "\(from): shape \(full), expected \([c.moe!.experts] + shape)")
+                } else {
+                    mismatch(from, "\(from): shape \(got), expected \(shape)")
+                }
+                return
+            }
             guard t.dtype.isFloatingPoint else {
-                mismatched.append("\(t.name): dtype \(t.dtype.rawValue) is not a floating-point type")
+                mismatch(from, "\(from): dtype \(t.dtype.rawValue) is not a floating-point type")
                 return
             }
             byKey[Key(role: role, layer: layer ?? -1, expert: expert ?? -1)] = list.count
-            list.append(BoundTensor(name: outName, role: role, layer: layer, expert: expert, view: t))
+            list.append(BoundTensor(name: outName, role: role, layer: layer, expert: expert, view: t, source: from))
         }
 
         let h = c.hiddenSize

@@ -40,7 +40,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         do {
             json = try JSONParser.parse(UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + n)]))
         } catch {
-            throw FormatError.invalidHeader(file: path, message: "header is not valid JSON: \(error)")
+            throw Self.describe(error, file: path)
         }
         guard let root = json.objectValue else {
             throw FormatError.invalidHeader(file: path, message: "header is not a JSON object")
@@ -67,20 +67,27 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         list.sort { $0.begin < $1.begin || ($0.begin == $1.begin && $0.info.byteCount < $1.info.byteCount) }
         var expected = 0
+        var previous: String?
         for (begin, info) in list {
             if begin < expected {
-                throw FormatError.invalidTensor(file: path, tensor: info.name, message: "data_offsets overlap the previous tensor (begins at \(begin), previous ends at \(expected))")
+                throw FormatError.invalidTensor(file: path, tensor: info.name, message: "data_offsets overlap tensor '\(previous ?? "")' (this one begins at \(begin), that one ends at \(expected))")
             }
             if begin > expected {
-                throw FormatError.invalidTensor(file: path, tensor: info.name, message: "data_offsets leave a hole of \(begin - expected) bytes before this tensor")
+                let after = previous.map { "after tensor '\($0)' (which ends at \(expected))" } ?? "at the start of the data section"
+                throw FormatError.invalidTensor(file: path, tensor: info.name, message: "data_offsets begin at \(begin), leaving a hole of \(begin - expected) bytes \(after)")
             }
+            previous = info.name
             expected = begin + info.byteCount
             if expected > dataCount {
                 throw FormatError.invalidTensor(file: path, tensor: info.name, message: "data_offsets end at \(expected), past the end of the \(dataCount)-byte data section (truncated file?)")
             }
         }
         if expected != dataCount {
-            throw FormatError.invalidHeader(file: path, message: "data section is \(dataCount) bytes but tensors cover \(expected)")
+            let extra = dataCount - expected
+            if let last = list.last {
+                throw FormatError.invalidTensor(file: path, tensor: last.info.name, message: "data ends at \(expected), but the data section has \(extra) more bytes after it that belong to no tensor")
+            }
+            throw FormatError.invalidHeader(file: path, message: "the header declares no tensors but the data section has \(extra) bytes")
         }
         tensors = list.map(\.info)
         metadata = meta
@@ -88,6 +95,21 @@ public final class SafetensorsFile: @unchecked Sendable {
         idx.reserveCapacity(tensors.count)
         for (i, t) in tensors.enumerated() { idx[t.name] = i }
         byName = idx
+    }
+
+    /// Turns a JSON error into one that names the tensor whose entry is broken, when there is one:
+    /// the parser reports the path down to the failure, and a duplicate top-level key is a tensor
+    /// declared twice.
+    private static func describe(_ parseError: JSONParseError, file: String) -> FormatError {
+        var e = parseError
+        e.offset += 8    // from the start of the file, not of the header, so `xxd` finds it
+        if let first = e.path.first, first != "__metadata__" {
+            return .invalidTensor(file: file, tensor: first, message: "header entry is not valid JSON: \(e)")
+        }
+        if e.path.isEmpty, let dup = e.duplicateKey {
+            return .invalidTensor(file: file, tensor: dup, message: "declared more than once in the header (byte \(e.offset))")
+        }
+        return .invalidHeader(file: file, message: "header is not valid JSON: \(e)")
     }
 
     private static func parseEntry(name: String, value: JSONValue, file: String, dataOffset: Int) throws(FormatError) -> (begin: Int, info: TensorInfo) {
@@ -101,7 +123,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         var shape: [Int] = []
         var elements = 1
         for d in sa {
-            guard let v = d.intValue, v >= 0 else { throw bad("shape \(sa.map(Self.show)) has an entry that is not a non-negative integer") }
+            guard let v = d.intValue, v >= 0 else { throw bad("shape \(sv) has an entry that is not a non-negative integer") }
             shape.append(v)
             let (m, o) = elements.multipliedReportingOverflow(by: v)
             guard !o else { throw bad("shape \(shape) overflows") }
@@ -117,14 +139,6 @@ public final class SafetensorsFile: @unchecked Sendable {
             throw bad("data_offsets [\(b), \(e)] hold \(e - b) bytes but shape \(shape) of \(dtype.rawValue) needs \(overflow ? "more than Int.max" : String(bytes))")
         }
         return (b, TensorInfo(name: name, dtype: dtype, shape: shape, offset: dataOffset + b, byteCount: bytes))
-    }
-
-    private static func show(_ v: JSONValue) -> String {
-        switch v {
-        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
-        case .string(let s): return "\"\(s)\""
-        default: return "\(v)"
-        }
     }
 
     public func info(_ name: String) -> TensorInfo? { byName[name].map { tensors[$0] } }

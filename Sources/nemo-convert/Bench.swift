@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput on generated data (results go in docs/BENCHMARKS.md).",
+        subcommands: [BenchRead.self])
+}
