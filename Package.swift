@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Formats"], swiftSettings: fast),
         .testTarget(name: "CalibrateTests", dependencies: ["Calibrate", "Formats", "Quantize"],
                     swiftSettings: fast),
-        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Calibrate", "Formats"],
+        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Calibrate", "Formats", "Quantize", "Tokenizer"],
                     swiftSettings: fast),
     ]
 )

@@ -36,8 +36,19 @@ public enum Kernels {
     public static func logSumExp(_ x: UnsafePointer<Float>, count n: Int) -> Float {
         var m = -Float.infinity
         for i in 0..<n where x[i] > m { m = x[i] }
-        var s: Double = 0
-        for i in 0..<n { s += Double(Foundation.exp(x[i] - m)) }
+        // Eight partial sums break the dependency chain of a strict-order float reduction.
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
+        var i = 0
+        while i + 8 <= n {
+            s0 += Foundation.exp(x[i] - m); s1 += Foundation.exp(x[i + 1] - m)
+            s2 += Foundation.exp(x[i + 2] - m); s3 += Foundation.exp(x[i + 3] - m)
+            s4 += Foundation.exp(x[i + 4] - m); s5 += Foundation.exp(x[i + 5] - m)
+            s6 += Foundation.exp(x[i + 6] - m); s7 += Foundation.exp(x[i + 7] - m)
+            i += 8
+        }
+        while i < n { s0 += Foundation.exp(x[i] - m); i += 1 }
+        let s = Double(s0) + Double(s1) + Double(s2) + Double(s3) + Double(s4) + Double(s5) + Double(s6) + Double(s7)
         return m + Float(Foundation.log(s))
     }
 }

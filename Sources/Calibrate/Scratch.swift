@@ -33,6 +33,10 @@ public enum Threads {
 func parallelFor(_ n: Int, _ body: (Int) -> Void) {
     let t = min(n, Threads.count)
     if t <= 1 { for i in 0..<n { body(i) }; return }
+    // Workers call sgemm on small per-head matrices: a threaded OpenBLAS inside threaded workers
+    // spins and yields (measured: half the time in exec_blas_async), so it runs single-threaded here.
+    Linear.setThreads(1)
+    defer { Linear.setThreads(Threads.count) }
     withoutActuallyEscaping(body) { f in
         DispatchQueue.concurrentPerform(iterations: t) { w in
             var i = w

@@ -52,6 +52,9 @@ struct ConvertCommand: ParsableCommand {
             let r = try Recipe.load(recipe, groupSize: groupSize)
             let conv = Converter(map: map, recipe: r)
             conv.threads = threads ?? Threads.count
+            if let ms = ProcessInfo.processInfo.environment["NEMO_CONVERT_TEST_DELAY_MS"].flatMap(Double.init) {
+                conv.delayPerTensor = ms / 1000
+            }
             if dryRun { try printPlan(conv); return }
             let tokenizer = ck.directory + "/tokenizer.json"
             var blobs: [(String, [UInt8])] = []

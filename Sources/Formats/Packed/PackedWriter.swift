@@ -128,7 +128,7 @@ public final class PackedWriter {
     /// `metadata` keys go at the top level of the header next to `tensors` and `blobs`.
     public func finish(metadata: JSONObject) throws(FormatError) {
         var header: JSONObject = ["format": "nemo-convert-packed", "version": .int(Int(Self.version))]
-        for (k, v) in metadata where k != "tensors" && k != "blobs" { header[k] = v }
+        for (k, v) in metadata where k != "tensors" && k != "blobs" { header[k] = Self.portable(v) }
         header["blobs"] = .object(blobs)
         header["tensors"] = .array(tensors.map(\.json))
         let text = JSONWriter.bytes(.object(header))
@@ -154,6 +154,22 @@ public final class PackedWriter {
     public func discard() {
         file.discard()
         TemporaryFiles.unregister(file.tempPath)
+    }
+
+    /// JSON has no Infinity or NaN; config.json files carry them (time_step_limit), so they are
+    /// written the way transformers 5 writes them, `{"__float__": "Infinity"}`, which every
+    /// config reader of ours accepts.
+    static func portable(_ v: JSONValue) -> JSONValue {
+        switch v {
+        case .number(let d) where !d.isFinite:
+            return .object(["__float__": .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity")])
+        case .array(let a): return .array(a.map(portable))
+        case .object(let o):
+            var r = JSONObject()
+            for (k, x) in o { r[k] = portable(x) }
+            return .object(r)
+        default: return v
+        }
     }
 
     static func align(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }

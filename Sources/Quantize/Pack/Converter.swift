@@ -35,6 +35,9 @@ public final class Converter {
     public let recipe: Recipe
     public var chunkBytes = 64 << 20
     public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Pause after each tensor; only for tests that interrupt a conversion midway
+    /// (NEMO_CONVERT_TEST_DELAY_MS).
+    public var delayPerTensor: Double = 0
 
     public init(map: TensorMap, recipe: Recipe) {
         self.map = map
@@ -72,6 +75,7 @@ public final class Converter {
             entries.append(.init(name: t.name, role: t.role, shape: t.view.shape, scheme: plan.summary,
                                  inputBytes: t.view.info.byteCount, outputBytes: stored, elements: t.view.elementCount))
             doneIn += t.view.info.byteCount
+            if delayPerTensor > 0 { Thread.sleep(forTimeInterval: delayPerTensor) }
             // The source pages were read once; let the kernel drop them from our resident set.
             t.view.file.dontNeed(offset: t.view.info.offset, count: t.view.info.byteCount)
         }

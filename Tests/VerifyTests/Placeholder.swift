@@ -1,4 +1,0 @@
-import XCTest
-@testable import Verify
-
-final class VerifyPlaceholderTests: XCTestCase {}
