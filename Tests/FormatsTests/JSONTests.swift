@@ -97,6 +97,27 @@ final class JSONTests: XCTestCase {
         }
     }
 
+    /// Small objects are searched linearly, large ones through an index: both must behave alike.
+    func testObjectsKeepOrderAcrossTheIndexThreshold() {
+        var o = JSONObject()
+        for i in 0..<40 { o["k\(i)"] = .int(i) }
+        XCTAssertEqual(o.keys, (0..<40).map { "k\($0)" })
+        XCTAssertEqual(o["k33"], 33)
+        o["k5"] = "five"
+        o["k0"] = nil
+        for i in 12..<40 { o["k\(i)"] = nil }
+        XCTAssertEqual(o.keys, (1..<12).map { "k\($0)" })
+        XCTAssertEqual(o["k5"], "five")
+        XCTAssertNil(o["k20"])
+        XCTAssertFalse(o.contains("k0"))
+        o["new"] = true
+        XCTAssertEqual(o.keys.last, "new")
+        XCTAssertEqual(o.count, 12)
+        XCTAssertNotEqual(JSONObject([("a", 1), ("b", 2)]), JSONObject([("b", 2), ("a", 1)]), "order is part of equality")
+        XCTAssertEqual(JSONObject([("a", 1), ("b", 2)]), ["a": 1, "b": 2])
+        XCTAssertThrowsError(try JSONParser.parse("{" + (0..<30).map { "\"k\($0)\": 1" }.joined(separator: ",") + ", \"k7\": 2}"))
+    }
+
     func testDeepNestingIsAnErrorNotACrash() {
         let deep = String(repeating: "[", count: 100_000)
         XCTAssertThrowsError(try JSONParser.parse(deep))

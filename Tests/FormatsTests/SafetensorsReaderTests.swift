@@ -83,6 +83,33 @@ final class SafetensorsReaderTests: XCTestCase {
         }
     }
 
+    /// Outputs past `streamingThreshold` take the non-temporal path: every offset of source and
+    /// destination, and a length that leaves a tail, must match the plain loop exactly.
+    func testStreamedConversionMatchesPlainConversion() {
+        let n = FloatConversion.streamingThreshold + 13
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 2 * n + 2, alignment: 64)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: n + 8)
+        let ref = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { raw.deallocate(); out.deallocate(); ref.deallocate() }
+        var rng = SplitMix(seed: 3)
+        for i in 0..<(n + 1) { raw.storeBytes(of: UInt16(truncatingIfNeeded: rng.next()), toByteOffset: 2 * i, as: UInt16.self) }
+        for dtype in [DType.bf16, .f16] {
+            for (srcShift, dstShift) in [(0, 0), (1, 3), (0, 5), (1, 7)] {
+                let src = UnsafeRawBufferPointer(start: raw + srcShift, count: 2 * n)
+                FloatConversion.convert(src, dtype: dtype, count: n, into: out + dstShift)
+                // The reference: the same conversion in pieces below the threshold.
+                let piece = FloatConversion.streamingThreshold / 4
+                var i = 0
+                while i < n {
+                    let k = min(piece, n - i)
+                    FloatConversion.convert(UnsafeRawBufferPointer(rebasing: src[(2 * i)..<(2 * (i + k))]), dtype: dtype, count: k, into: ref + i)
+                    i += k
+                }
+                XCTAssertEqual(memcmp(out + dstShift, ref, 4 * n), 0, "\(dtype) src+\(srcShift) dst+\(dstShift)")
+            }
+        }
+    }
+
     func testIntegerTypesConvertByValue() {
         let bytes: [UInt8] = [0xFF, 0xFF, 0x01, 0x00]
         var out = [Float](repeating: 0, count: 4)

@@ -77,14 +77,15 @@ public enum JSONWriter {
         case .object(let o):
             if o.count == 0 { out += [0x7B, 0x7D]; return }
             out.append(0x7B)
-            let keys = options.sortKeys ? o.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } : o.keys
-            for (i, k) in keys.enumerated() {
+            var members = Array(o)
+            if options.sortKeys { members.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } }
+            for (i, m) in members.enumerated() {
                 if i > 0 { out.append(0x2C) }
                 newline(&out, options, indent + 1)
-                writeString(k, into: &out)
+                writeString(m.key, into: &out)
                 out.append(0x3A)
                 if options.pretty { out.append(0x20) }
-                write(o[k]!, into: &out, options: options, indent: indent + 1)
+                write(m.value, into: &out, options: options, indent: indent + 1)
             }
             newline(&out, options, indent)
             out.append(0x7D)

@@ -80,7 +80,8 @@ public struct TensorMap: @unchecked Sendable {
             throw FormatError.unsupported(file: source, tensor: nil, message: "projection biases (attention_bias / mlp_bias / use_bias = true) are not supported")
         }
         // Strip prefixes once; remember which source name each stripped name came from.
-        var canonical: [String: String] = [:]
+        // Sized up front: rehashing thousands of long names while growing cost more than binding.
+        var canonical = [String: String](minimumCapacity: names.count)
         var skipped: [String] = []
         for n in names {
             var s = Substring(n)
@@ -89,9 +90,10 @@ public struct TensorMap: @unchecked Sendable {
             if s == "embedding.weight" { s = "embeddings.weight" }
             canonical[String(s)] = n
         }
-        var used = Set<String>()
+        var used = Set<String>(minimumCapacity: names.count)
         var list: [BoundTensor] = []
-        var byKey: [Key: Int] = [:]
+        list.reserveCapacity(names.count)
+        var byKey = [Key: Int](minimumCapacity: names.count)
         var missing: [String] = []
         var mismatched: [String] = []
         // One report per source tensor: a mis-shaped stacked expert tensor would otherwise be

@@ -44,6 +44,7 @@ public final class Checkpoint: @unchecked Sendable {
         var names: [String] = []
         if single == nil && !fileExists(join(dir, "model.safetensors")) && fileExists(indexPath) {
             let shards = try Self.readIndex(indexPath)
+            location.reserveCapacity(shards.map.count)
             var shardIndex: [String: Int] = [:]
             for shard in shards.order {
                 let p = join(dir, shard)
@@ -102,10 +103,13 @@ public final class Checkpoint: @unchecked Sendable {
             guard let shard = v.stringValue, !shard.isEmpty else {
                 throw FormatError.invalidIndex(file: path, message: "weight_map entry for '\(name)' is not a file name")
             }
-            guard !shard.hasPrefix("/"), !shard.split(separator: "/").contains("..") else {
-                throw FormatError.invalidIndex(file: path, message: "shard '\(shard)' for '\(name)' points outside the model directory")
+            if seen.insert(shard).inserted {
+                // Checked once per shard, not once per tensor: an index has thousands of entries.
+                guard !shard.hasPrefix("/"), !shard.split(separator: "/").contains("..") else {
+                    throw FormatError.invalidIndex(file: path, message: "shard '\(shard)' for '\(name)' points outside the model directory")
+                }
+                order.append(shard)
             }
-            if seen.insert(shard).inserted { order.append(shard) }
             map.append((name, shard))
         }
         guard !map.isEmpty else { throw FormatError.invalidIndex(file: path, message: "'weight_map' is empty") }
