@@ -110,6 +110,19 @@ final class SafetensorsReaderTests: XCTestCase {
         }
     }
 
+    /// The arithmetic FP8 paths against the tables built from the format definitions, all 256 codes.
+    func testFP8ConversionMatchesTheDefinitionForEveryCode() {
+        let codes = (0..<256).map { UInt8($0) }
+        var out = [Float](repeating: 0, count: 256)
+        for (dtype, table) in [(DType.f8e4m3, FloatConversion.e4m3Table), (.f8e5m2, FloatConversion.e5m2Table)] {
+            codes.withUnsafeBytes { FloatConversion.convert($0, dtype: dtype, count: 256, into: &out) }
+            for c in 0..<256 {
+                let want = table[c]
+                XCTAssertTrue(want.isNaN ? out[c].isNaN : out[c].bitPattern == want.bitPattern, "\(dtype) code \(c): \(out[c]) vs \(want)")
+            }
+        }
+    }
+
     func testIntegerTypesConvertByValue() {
         let bytes: [UInt8] = [0xFF, 0xFF, 0x01, 0x00]
         var out = [Float](repeating: 0, count: 4)

@@ -185,7 +185,7 @@ final class SafetensorsWriterTests: XCTestCase {
     // MARK: the reference implementation
 
     func testPythonSafetensorsReadsOurFilesAndWeReadItsFiles() throws {
-        guard pythonSafetensors.ok else { throw XCTSkip("skipped: \(pythonSafetensors.why)") }
+        guard pythonSafetensors.ok else { throw XCTSkip(pythonSafetensors.why) }
         let dir = temporaryDirectory(self)
         let t = sample()
         try writeSafetensors(dir + "/ours.safetensors", t, metadata: ["format": "pt"])

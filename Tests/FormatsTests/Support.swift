@@ -116,7 +116,11 @@ let pythonSafetensors: (ok: Bool, why: String) = {
     p.standardError = FileHandle.nullDevice
     do { try p.run() } catch { return (false, "python3 could not be started: \(error)") }
     p.waitUntilExit()
-    return p.terminationStatus == 0 ? (true, "") : (false, "python3 cannot import safetensors and numpy (pip install safetensors numpy)")
+    switch p.terminationStatus {
+    case 0: return (true, "")
+    case 127: return (false, "python3 is not installed")   // env: command not found
+    default: return (false, "python3 cannot import safetensors and numpy (pip install safetensors numpy)")
+    }
 }()
 
 /// Runs a Python script, returning its standard output; fails the test on a non-zero exit.
