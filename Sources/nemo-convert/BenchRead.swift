@@ -60,7 +60,12 @@ struct BenchRead: ParsableCommand {
         memcpy             \(fmt(r.memcpyGBps)) GB/s
         ratio              \(fmt(r.ratio))
         \(r.kept ? "kept in \(r.directory)" : "generated files deleted")
+
+        conversion kernels, GB/s of input (256K elements, output in cache / 32M elements, output to memory):
         """)
+        for k in r.kernels {
+            print("  \(pad(k.dtype.rawValue, 8)) \(fmt(k.inCacheGBps)) / \(fmt(k.largeGBps))")
+        }
     }
 }
 

@@ -48,6 +48,9 @@ public enum ReadBenchmark {
         public var memcpyGBps: Double
         public var ratio: Double { convertGBps / memcpyGBps }
         public var kept: Bool
+        /// Per stored type: GB/s of input converting 256K elements (output stays in L2) and 32M
+        /// elements (output streams to memory), from a buffer in RAM rather than a file.
+        public var kernels: [(dtype: DType, inCacheGBps: Double, largeGBps: Double)]
 
         public var json: JSONValue {
             var o: JSONObject = ["directory": .string(directory), "kept": .bool(kept)]
@@ -64,6 +67,11 @@ public enum ReadBenchmark {
             o["convert_bf16_f32_gbps"] = .number(round3(convertGBps))
             o["memcpy_gbps"] = .number(round3(memcpyGBps))
             o["convert_over_memcpy"] = .number(round3(ratio))
+            var k = JSONObject()
+            for r in kernels {
+                k[r.dtype.rawValue] = ["in_cache_gbps": .number(round3(r.inCacheGBps)), "large_gbps": .number(round3(r.largeGBps))]
+            }
+            o["kernels"] = .object(k)
             return .object(o)
         }
     }
@@ -139,11 +147,13 @@ public enum ReadBenchmark {
         let ck = try Checkpoint(path: denseDir)
         let views = ck.tensorNames.compactMap { ck.view($0) }
         let (convert, copy) = try throughput(views, repeats: o.repeats)
+        progress("timing conversion kernels per dtype")
+        let kernels = kernelThroughput(repeats: o.repeats)
         return Result(directory: o.directory, pattern: densePattern, routedExperts: experts, tensorCount: written.tensorCount,
                       shards: written.shards, dataBytes: written.dataBytes, writeSeconds: writeSeconds,
                       openMilliseconds: openMs, layoutTensorCount: skeleton.tensorCount, layoutShards: skeleton.shards,
                       layoutBytes: skeleton.dataBytes, layoutOpenMilliseconds: layoutMs,
-                      convertGBps: convert, memcpyGBps: copy, kept: o.keep)
+                      convertGBps: convert, memcpyGBps: copy, kept: o.keep, kernels: kernels)
     }
 
     /// Median GB/s (of stored bytes) of converting every tensor to F32, and of copying the same
@@ -174,6 +184,26 @@ public enum ReadBenchmark {
             m.append(total / (now() - t) / 1e9)
         }
         return (middle(c), middle(m))
+    }
+
+    static func kernelThroughput(repeats: Int) -> [(dtype: DType, inCacheGBps: Double, largeGBps: Double)] {
+        let large = 32 << 20
+        let src = UnsafeMutableRawPointer.allocate(byteCount: 4 * large, alignment: 64)
+        let dst = UnsafeMutablePointer<Float>.allocate(capacity: large)
+        defer { src.deallocate(); dst.deallocate() }
+        var rng = XorShift(seed: 42)
+        rng.fill(src, bytes: 4 * large, dtype: .bf16)   // finite BF16/F16 values; any FP8 codes
+        dst.initialize(repeating: 0, count: large)
+        func rate(_ d: DType, _ n: Int, _ inner: Int) -> Double {
+            var xs: [Double] = []
+            for _ in 0..<max(1, repeats) {
+                let t = now()
+                for _ in 0..<inner { FloatConversion.convert(UnsafeRawBufferPointer(start: src, count: 4 * large), dtype: d, count: n, into: dst) }
+                xs.append(Double(inner * n * d.byteSize) / (now() - t) / 1e9)
+            }
+            return middle(xs)
+        }
+        return [DType.bf16, .f16, .f32, .f8e4m3, .f8e5m2].map { d in (d, rate(d, 256 << 10, 100), rate(d, large, 1)) }
     }
 
     static func median(_ n: Int, _ body: () throws(FormatError) -> Double) throws(FormatError) -> Double {
