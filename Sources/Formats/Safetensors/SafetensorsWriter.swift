@@ -13,8 +13,8 @@ import Darwin
 ///   written once; this is the path for converting large checkpoints.
 /// - **Appended** (`init(path:metadata:)` then `append`/`begin`+`write`): tensors are added as they
 ///   are produced. Their data is staged in a second temporary file, and `finish()` writes the
-///   header and copies the data behind it (in the kernel, `copy_file_range`), since the header's
-///   size is not known until the last tensor is in.
+///   header and copies the data behind it in 4 MB pieces, since the header's size is not known
+///   until the last tensor is in. Data is written twice; prefer declared mode for large outputs.
 ///
 /// The data section starts on an 8-byte boundary: the header JSON is padded with spaces, as the
 /// reference implementation does, so readers may map the data section with aligned types.
