@@ -15,6 +15,7 @@ import Darwin
 /// - **layout**: the released model's full tensor list (52 layers, 128 experts, 6,243 tensors,
 ///   ~63 GB) with its data left as holes, so it costs no disk. Opening and validating a
 ///   checkpoint reads only headers, so this measures it at real scale without 63 GB of writes.
+/// Last, the conversion kernels alone per stored type, from RAM, in cache and streaming.
 public enum ReadBenchmark {
     public struct Options: Sendable {
         /// Work directory; created if missing. The checkpoints go into subfolders of it.
@@ -76,7 +77,7 @@ public enum ReadBenchmark {
         }
     }
 
-    /// Bytes of everything but the routed experts in the dense checkpoint, and of one expert pair.
+    /// One routed expert's up and down projections in BF16.
     static let expertPairBytes = 2 * 1856 * 2688 * 2
     static let densePattern = "MEM*EM*E"
     static let denseVocab = 8192
