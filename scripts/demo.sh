@@ -10,7 +10,7 @@ swift build -c release --product nemo-convert 2>&1 | tail -1
 bin=.build/release/nemo-convert
 mkdir -p out
 out=out/$(basename "$model")-$recipe.nemo
-echo "== inspect $model"; $bin inspect "$model" | head -20
+echo "== inspect $model"; $bin inspect "$model" | sed -n '1,10p'   # sed reads all input: no SIGPIPE under pipefail
 echo "== convert --recipe $recipe"; $bin convert "$model" -o "$out" --recipe "$recipe"
 echo "== perplexity, original";  $bin perplexity "$model" --text fixtures/text/kjv-heldout.txt
 echo "== perplexity, $recipe";   $bin perplexity "$out" --text fixtures/text/kjv-heldout.txt
