@@ -8,15 +8,13 @@ struct MLPMixer {
 
     func forward(_ u: UnsafePointer<Float>, batch: Batch, weights w: WeightProvider, scratch: Scratch,
                  observer: ForwardObserver?, into out: UnsafeMutablePointer<Float>) throws {
-        let rows = batch.rows, f = dims.intermediateSize
-        let wt = scratch.buffer("mlp.w", f * hidden)
-        let mid = scratch.buffer("mlp.mid", rows * f)
-        try w.load(.mlpUp, layer: layer, expert: nil, into: wt.pointer)
-        observer?.linearInput(layer: layer, role: .mlpUp, expert: nil, input: u, rows: rows, width: hidden)
-        Linear.forward(u, rows: rows, in: hidden, weight: wt.pointer, out: f, into: mid.pointer)
-        Kernels.reluSquared(mid.pointer, count: rows * f)
-        try w.load(.mlpDown, layer: layer, expert: nil, into: wt.pointer)
-        observer?.linearInput(layer: layer, role: .mlpDown, expert: nil, input: mid.pointer, rows: rows, width: f)
-        Linear.forward(mid.pointer, rows: rows, in: f, weight: wt.pointer, out: hidden, into: out)
+        let f = dims.intermediateSize
+        let up = scratch.buffer("mlp.w_up", f * hidden), down = scratch.buffer("mlp.w_down", hidden * f)
+        try w.load(.mlpUp, layer: layer, expert: nil, into: up.pointer)
+        try w.load(.mlpDown, layer: layer, expert: nil, into: down.pointer)
+        let mid = scratch.buffer("mlp.mid", batch.rows * f)
+        SquaredReLUFFN(layer: layer, upRole: .mlpUp, downRole: .mlpDown, expert: nil)
+            .forward(u, rows: batch.rows, inWidth: hidden, width: f, up: up.pointer, down: down.pointer,
+                     mid: mid.pointer, observer: observer, into: out)
     }
 }

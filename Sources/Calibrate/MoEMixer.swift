@@ -22,8 +22,7 @@ struct MoEMixer {
         observer?.linearInput(layer: layer, role: .routerWeight, expert: nil, input: u, rows: rows, width: hidden)
         let logits = scratch.buffer("moe.logits", rows * E)
         Linear.forward(u, rows: rows, in: hidden, weight: gw.pointer, out: E, into: logits.pointer)
-        let idx = [Int32](unsafeUninitializedCapacity: rows * k) { b, n in n = rows * k }
-        var indices = idx
+        var indices = [Int32](repeating: 0, count: rows * k)
         var weights = [Float](repeating: 0, count: rows * k)
         let router = Router(dims: d)
         let s1 = scratch.buffer("moe.s1", E), s2 = scratch.buffer("moe.s2", E)
@@ -68,11 +67,9 @@ struct MoEMixer {
             try w.load(.expertUp, layer: layer, expert: e, into: up.pointer)
             try w.load(.expertDown, layer: layer, expert: e, into: down.pointer)
             for (i, r) in tokens[e].enumerated() { (gx.pointer + i * X).update(from: xin + Int(r) * X, count: X) }
-            observer?.linearInput(layer: layer, role: .expertUp, expert: e, input: gx.pointer, rows: n, width: X)
-            Linear.forward(gx.pointer, rows: n, in: X, weight: up.pointer, out: F, into: mid.pointer)
-            Kernels.reluSquared(mid.pointer, count: n * F)
-            observer?.linearInput(layer: layer, role: .expertDown, expert: e, input: mid.pointer, rows: n, width: F)
-            Linear.forward(mid.pointer, rows: n, in: F, weight: down.pointer, out: X, into: gy.pointer)
+            SquaredReLUFFN(layer: layer, upRole: .expertUp, downRole: .expertDown, expert: e)
+                .forward(gx.pointer, rows: n, inWidth: X, width: F, up: up.pointer, down: down.pointer,
+                         mid: mid.pointer, observer: observer, into: gy.pointer)
             for (i, r) in tokens[e].enumerated() {
                 let wgt = tokenWeight[e][i]
                 let dst = routed.pointer + Int(r) * X, src = gy.pointer + i * X
@@ -91,15 +88,13 @@ struct MoEMixer {
 
         if d.sharedExperts > 0 {
             let S = d.sharedIntermediateSize
-            let sw = scratch.buffer("moe.shared_w", S * hidden)
+            let su = scratch.buffer("moe.shared_up", S * hidden), sd = scratch.buffer("moe.shared_down", hidden * S)
+            try w.load(.sharedUp, layer: layer, expert: nil, into: su.pointer)
+            try w.load(.sharedDown, layer: layer, expert: nil, into: sd.pointer)
             let smid = scratch.buffer("moe.shared_mid", rows * S)
-            try w.load(.sharedUp, layer: layer, expert: nil, into: sw.pointer)
-            observer?.linearInput(layer: layer, role: .sharedUp, expert: nil, input: u, rows: rows, width: hidden)
-            Linear.forward(u, rows: rows, in: hidden, weight: sw.pointer, out: S, into: smid.pointer)
-            Kernels.reluSquared(smid.pointer, count: rows * S)
-            try w.load(.sharedDown, layer: layer, expert: nil, into: sw.pointer)
-            observer?.linearInput(layer: layer, role: .sharedDown, expert: nil, input: smid.pointer, rows: rows, width: S)
-            Linear.forward(smid.pointer, rows: rows, in: S, weight: sw.pointer, out: hidden, into: out, accumulate: true)
+            SquaredReLUFFN(layer: layer, upRole: .sharedUp, downRole: .sharedDown, expert: nil)
+                .forward(u, rows: rows, inWidth: hidden, width: S, up: su.pointer, down: sd.pointer,
+                         mid: smid.pointer, observer: observer, into: out, accumulate: true)
         }
     }
 }

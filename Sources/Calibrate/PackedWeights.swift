@@ -36,32 +36,38 @@ public final class PackedWeights: WeightProvider, @unchecked Sendable {
         let (t, plan) = try entry(role, layer, expert)
         let cols = plan.cols
         for seg in plan.segments {
-            let codes = try section(t, seg.section("codes"))
-            let scales = try t.sections[seg.section("scales")].map { try file.bytes($0, owner: "\(t.name) (\(seg.section("scales")))") }
-            let zeros = try t.sections[seg.section("zero_points")].map { try file.bytes($0, owner: "\(t.name) (\(seg.section("zero_points")))") }
             let layout = seg.scheme.layout(rows: seg.rows.count, cols: cols)
-            guard codes.count == layout.codeBytes,
-                  (scales?.count ?? 0) == seg.scaleCount(cols: cols) * 4,
-                  (zeros?.count ?? 0) == layout.zeroPointCount else {
-                throw FormatError.invalidTensor(file: file.path, tensor: t.name, message: "segment '\(seg.name)' sections do not match its scheme \(seg.scheme) and shape")
-            }
-            codes.withUnsafeBytes { cb in
-                let sp = scales.map { s in s.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
-                sp.withOptionalPointer { spp in
-                    zeros.withOptionalPointer { zpp in
-                        SegmentCodec.decode(codes: cb.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!, scales: spp, zeroPoints: zpp,
-                                            cols: cols, segment: seg, into: out + seg.rows.lowerBound * cols)
-                    }
-                }
-            }
+            let codes = try section(t, seg.section("codes"), bytes: layout.codeBytes)
+            let scaleCount = seg.scaleCount(cols: cols)
+            let scales = scaleCount > 0 ? try section(t, seg.section("scales"), bytes: scaleCount * 4) : nil
+            let zeros = layout.zeroPointCount > 0 ? try section(t, seg.section("zero_points"), bytes: layout.zeroPointCount) : nil
+            // Sections start on 64-byte boundaries (and decoded copies are 64-byte aligned), so
+            // scales can be read as Float in place.
+            SegmentCodec.decode(codes: codes.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!,
+                                scales: scales?.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
+                                zeroPoints: zeros?.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                cols: cols, segment: seg, into: out + seg.rows.lowerBound * cols)
+            withExtendedLifetime((codes, scales, zeros)) {}
         }
     }
 
-    private func section(_ t: PackedTensor, _ name: String) throws -> [UInt8] {
+    /// A section's bytes, checksum verified: raw sections are read in place from the mapping,
+    /// compressed ones decoded into a buffer that lives as long as the returned value.
+    private func section(_ t: PackedTensor, _ name: String, bytes expected: Int) throws -> SectionData {
         guard let s = t.sections[name] else {
             throw FormatError.invalidTensor(file: file.path, tensor: t.name, message: "missing section '\(name)'")
         }
-        return try file.bytes(s, owner: "\(t.name) (\(name))")
+        guard s.rawLength == expected else {
+            throw FormatError.invalidTensor(file: file.path, tensor: t.name,
+                                            message: "section '\(name)' holds \(s.rawLength) bytes, its scheme needs \(expected)")
+        }
+        let owner = "\(t.name) (\(name))"
+        if s.encoding == .raw { return SectionData(try file.stored(s, owner: owner)) }
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, s.rawLength), alignment: 64)
+        do { try file.read(s, owner: owner, into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<s.rawLength])) } catch {
+            buf.deallocate(); throw error
+        }
+        return SectionData(owning: buf, count: s.rawLength)
     }
 
     public func embeddingRows(_ ids: UnsafeBufferPointer<Int32>, into out: UnsafeMutablePointer<Float>) throws {
@@ -83,20 +89,15 @@ public final class PackedWeights: WeightProvider, @unchecked Sendable {
     private var embeddingCache: FloatBuffer?
 }
 
-extension Optional where Wrapped == [Float] {
-    func withOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
-        switch self {
-        case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
-        case .none: return body(nil)
-        }
-    }
-}
+/// Bytes of one section: a view into the mapped file, or a decoded copy this object owns.
+final class SectionData {
+    let bytes: UnsafeRawBufferPointer
+    private let owned: UnsafeMutableRawBufferPointer?
 
-extension Optional where Wrapped == [UInt8] {
-    func withOptionalPointer<R>(_ body: (UnsafePointer<UInt8>?) -> R) -> R {
-        switch self {
-        case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
-        case .none: return body(nil)
-        }
+    init(_ view: UnsafeRawBufferPointer) { bytes = view; owned = nil }
+    init(owning b: UnsafeMutableRawBufferPointer, count: Int) {
+        owned = b
+        bytes = UnsafeRawBufferPointer(rebasing: b[0..<count])
     }
+    deinit { owned?.deallocate() }
 }

@@ -11,6 +11,7 @@ public protocol WeightProvider: AnyObject, Sendable {
     /// Writes the tensor's values as Float32 into `out`, which holds its element count.
     func load(_ role: TensorRole, layer: Int?, expert: Int?, into out: UnsafeMutablePointer<Float>) throws
     /// Writes rows `ids` of the [vocab, hidden] embedding into `out` ([ids.count, hidden]).
+    /// Only the rows asked for are converted; a `CheckpointWeights` transform is not applied to them.
     func embeddingRows(_ ids: UnsafeBufferPointer<Int32>, into out: UnsafeMutablePointer<Float>) throws
 }
 
@@ -64,7 +65,5 @@ public final class CheckpointWeights: WeightProvider, @unchecked Sendable {
             let row = UnsafeRawBufferPointer(rebasing: bytes[(Int(id) * h * es)..<((Int(id) + 1) * h * es)])
             FloatConversion.convert(row, dtype: t.view.dtype, count: h, into: out + i * h)
         }
-        // A transform (fake quantization) applies to the embedding as a whole; apply it per row
-        // only when it was asked to touch embeddings, which naive baselines never do.
     }
 }

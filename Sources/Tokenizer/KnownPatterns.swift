@@ -8,7 +8,7 @@
 /// `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+`
 /// `|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*`
 /// `|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-struct TekkenPattern: SplitPattern {
+struct TekkenPattern: HandWrittenPattern {
     static let source =
         #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
@@ -19,20 +19,6 @@ struct TekkenPattern: SplitPattern {
     /// "\n" (the whitespace runs reach `\s*[\r\n]+` first, so `(?!\S)` never looks across), and
     /// the pattern has no lookbehind.
     var cutsAfterNewline: Bool { true }
-
-    func appendMatches(in text: ScalarView, to out: inout [Int]) {
-        let n = text.count
-        var p = 0
-        while p < n {
-            if let e = match(text, at: p) {
-                out.append(p)
-                out.append(e)
-                p = e
-            } else {
-                p += 1
-            }
-        }
-    }
 
     @inline(__always)
     private func isCRLF(_ c: UInt32) -> Bool { c == 0x0A || c == 0x0D }
@@ -114,24 +100,10 @@ struct TekkenPattern: SplitPattern {
 
 /// The GPT-2 regex that the ByteLevel pre-tokenizer applies when `use_regex` is true:
 /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
-struct GPT2Pattern: SplitPattern {
+struct GPT2Pattern: HandWrittenPattern {
     static let source = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
 
     var table: ScalarTable { .hand }
-
-    func appendMatches(in text: ScalarView, to out: inout [Int]) {
-        let n = text.count
-        var p = 0
-        while p < n {
-            if let e = match(text, at: p) {
-                out.append(p)
-                out.append(e)
-                p = e
-            } else {
-                p += 1
-            }
-        }
-    }
 
     @inline(__always)
     func match(_ t: ScalarView, at p: Int) -> Int? {
@@ -168,5 +140,27 @@ struct GPT2Pattern: SplitPattern {
         var e = q + 1
         while e < n && isIn(k[e]) { e += 1 }
         return e
+    }
+}
+
+/// A pattern matched by hand-written code: leftmost-first scanning, as the regex engine does,
+/// over a `match(_:at:)` that never matches the empty string.
+protocol HandWrittenPattern: SplitPattern {
+    func match(_ t: ScalarView, at p: Int) -> Int?
+}
+
+extension HandWrittenPattern {
+    func appendMatches(in text: ScalarView, to out: inout [Int]) {
+        let n = text.count
+        var p = 0
+        while p < n {
+            if let e = match(text, at: p) {
+                out.append(p)
+                out.append(e)
+                p = e
+            } else {
+                p += 1
+            }
+        }
     }
 }

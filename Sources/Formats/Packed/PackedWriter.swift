@@ -31,6 +31,8 @@ public final class PackedWriter {
 
     /// Bytes written so far.
     public var bytesWritten: Int { position }
+    /// Size of the finished file (valid after `finish`).
+    public private(set) var fileSize = 0
 
     /// Appends one section. `encoding` other than `.raw` is a request: the bytes are compressed and
     /// stored compressed only when that saves `minimumSaving` or more.
@@ -148,6 +150,7 @@ public final class PackedWriter {
         try withBytes(pre) { (b) throws(FormatError) in try file.write(b, at: 0) }
         try file.commit()
         TemporaryFiles.unregister(file.tempPath)
+        fileSize = headerOffset + text.count + Self.magic.count
     }
 
     /// Abandons the output: the temporary file is removed.

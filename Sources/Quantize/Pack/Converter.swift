@@ -64,14 +64,12 @@ public final class Converter {
         var doneIn = 0
         for (t, plan) in plans {
             progress?(doneIn, totalIn, t.name)
-            let before = writer.bytesWritten
             let sections = try write(t, plan, writer)
             var attrs = JSONObject()
             attrs["segments"] = plan.segmentsJSON
             try writer.add(PackedTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.view.shape,
                                         scheme: plan.summary, sourceDType: t.view.dtype, sections: sections, attributes: attrs))
             let stored = sections.values.reduce(0) { $0 + $1.length }
-            _ = before
             entries.append(.init(name: t.name, role: t.role, shape: t.view.shape, scheme: plan.summary,
                                  inputBytes: t.view.info.byteCount, outputBytes: stored, elements: t.view.elementCount))
             doneIn += t.view.info.byteCount
@@ -84,8 +82,7 @@ public final class Converter {
         meta["recipe"] = recipe.json
         try writer.finish(metadata: meta)
         progress?(totalIn, totalIn, "")
-        let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? writer.bytesWritten
-        return ConvertReport(output: output, inputBytes: totalIn, outputBytes: size ?? 0,
+        return ConvertReport(output: output, inputBytes: totalIn, outputBytes: writer.fileSize,
                              seconds: Date().timeIntervalSince(start), tensors: entries,
                              compressedBytesSaved: writer.compressedBytesSaved)
     }
