@@ -3,5 +3,5 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput on generated data (results go in docs/BENCHMARKS.md).",
-        subcommands: [BenchRead.self])
+        subcommands: [BenchRead.self, BenchConvert.self, BenchForward.self, BenchCalibrate.self, BenchTokenize.self])
 }

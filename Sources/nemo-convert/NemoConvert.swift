@@ -11,6 +11,6 @@ struct NemoConvert: ParsableCommand {
         scales, packs them into one mmap-able file, and checks what quantization cost in accuracy.
         """,
         version: "0.1.0",
-        subcommands: [Inspect.self, ConvertCommand.self, PerplexityCommand.self, Bench.self]
+        subcommands: [Inspect.self, ConvertCommand.self, PerplexityCommand.self, VerifyCommand.self, FootprintCommand.self, Bench.self]
     )
 }
