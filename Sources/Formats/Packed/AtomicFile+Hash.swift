@@ -18,3 +18,16 @@ extension AtomicFile {
         return XXH64.hash(UnsafeRawBufferPointer(start: p + (offset - start), count: count))
     }
 }
+
+extension AtomicFile {
+    /// Copies bytes already written back out of the temporary file (through the page cache).
+    func read(offset: Int, count: Int, into out: UnsafeMutableRawPointer) throws(FormatError) {
+        var done = 0
+        while done < count {
+            let n = pread(fd, out + done, count - done, off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw FormatError.io(file: destination, message: "cannot read back written data: \(errnoString())") }
+            done += n
+        }
+    }
+}

@@ -104,6 +104,18 @@ public final class PackedWriter {
                              xxh64: h, blockBytes: s.blockBytes)
     }
 
+    /// The stored bytes of a raw section written earlier into this (unfinished) file, so a
+    /// calibrated conversion can run the next layer on exactly what it wrote.
+    public func readBack(_ s: PackedSection) throws(FormatError) -> [UInt8] {
+        guard s.encoding == .raw else {
+            throw FormatError.unsupported(file: path, tensor: nil, message: "read-back of a compressed section")
+        }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, s.length), alignment: 64)
+        defer { p.deallocate() }
+        try file.read(offset: s.offset, count: s.length, into: p)
+        return Array(UnsafeRawBufferPointer(start: p, count: s.length))
+    }
+
     private func compressed(_ bytes: UnsafeRawBufferPointer, _ e: SectionEncoding) -> [UInt8]? {
         if let w = e.groupWidth {
             guard bytes.count % w == 0 else { return nil }

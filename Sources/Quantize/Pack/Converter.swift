@@ -64,30 +64,45 @@ public final class Converter {
         var doneIn = 0
         for (t, plan) in plans {
             progress?(doneIn, totalIn, t.name)
-            let sections = try write(t, plan, writer)
-            var attrs = JSONObject()
-            attrs["segments"] = plan.segmentsJSON
-            try writer.add(PackedTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.view.shape,
-                                        scheme: plan.summary, sourceDType: t.view.dtype, sections: sections, attributes: attrs))
-            let stored = sections.values.reduce(0) { $0 + $1.length }
-            entries.append(.init(name: t.name, role: t.role, shape: t.view.shape, scheme: plan.summary,
-                                 inputBytes: t.view.info.byteCount, outputBytes: stored, elements: t.view.elementCount))
+            entries.append(try writeTensor(t, plan, to: writer))
             doneIn += t.view.info.byteCount
             if delayPerTensor > 0 { Thread.sleep(forTimeInterval: delayPerTensor) }
-            // The source pages were read once; let the kernel drop them from our resident set.
-            t.view.file.dontNeed(offset: t.view.info.offset, count: t.view.info.byteCount)
         }
-        for (name, bytes) in blobs { try writer.addBlob(name, bytes) }
-        var meta = metadata
-        meta["recipe"] = recipe.json
-        try writer.finish(metadata: meta)
+        try finish(writer, metadata: metadata, blobs: blobs)
         progress?(totalIn, totalIn, "")
         return ConvertReport(output: output, inputBytes: totalIn, outputBytes: writer.fileSize,
                              seconds: Date().timeIntervalSince(start), tensors: entries,
                              compressedBytesSaved: writer.compressedBytesSaved)
     }
 
-    private func write(_ t: BoundTensor, _ plan: TensorPlan, _ writer: PackedWriter) throws -> [String: PackedSection] {
+    /// Stores the blobs and the header (metadata plus this converter's recipe) and renames the
+    /// file into place.
+    public func finish(_ writer: PackedWriter, metadata: JSONObject, blobs: [(String, [UInt8])]) throws {
+        for (name, bytes) in blobs { try writer.addBlob(name, bytes) }
+        var meta = metadata
+        meta["recipe"] = recipe.json
+        try writer.finish(metadata: meta)
+    }
+
+    /// Encodes one tensor into `writer` and adds its table entry. `encoder` replaces
+    /// round-to-nearest for the quantized segments (calibrated conversion); `attributes` are
+    /// stored in the tensor's entry next to its segments.
+    public func writeTensor(_ t: BoundTensor, _ plan: TensorPlan, to writer: PackedWriter,
+                            encoder: SegmentEncoder? = nil, attributes: JSONObject = [:]) throws -> ConvertReport.Entry {
+        let sections = try write(t, plan, writer, encoder)
+        var attrs = attributes
+        attrs["segments"] = plan.segmentsJSON
+        try writer.add(PackedTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.view.shape,
+                                    scheme: plan.summary, sourceDType: t.view.dtype, sections: sections, attributes: attrs))
+        // The source pages were read once; let the kernel drop them from our resident set.
+        t.view.file.dontNeed(offset: t.view.info.offset, count: t.view.info.byteCount)
+        return .init(name: t.name, role: t.role, shape: t.view.shape, scheme: plan.summary,
+                     inputBytes: t.view.info.byteCount, outputBytes: sections.values.reduce(0) { $0 + $1.length },
+                     elements: t.view.elementCount)
+    }
+
+    private func write(_ t: BoundTensor, _ plan: TensorPlan, _ writer: PackedWriter,
+                       _ encoder: SegmentEncoder?) throws -> [String: PackedSection] {
         var sections: [String: PackedSection] = [:]
         let cols = plan.cols, src = t.view, es = src.dtype.byteSize
         let rowsPerChunk = max(1, chunkBytes / max(1, cols * 4))
@@ -120,6 +135,7 @@ public final class Converter {
                 let off = (seg.rows.lowerBound + r) * cols * es
                 FloatConversion.convert(UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)]),
                                         dtype: src.dtype, count: m * cols, into: floats)
+                encoder?.transform(floats, rows: m, cols: cols, segment: seg, firstRow: r)
             }
 
             // fp8-tensor needs each block's absmax before encoding: one extra pass over the rows.
@@ -157,10 +173,15 @@ public final class Converter {
                         DispatchQueue.concurrentPerform(iterations: parts) { p in
                             let a = m * p / parts, b = m * (p + 1) / parts
                             guard b > a else { return }
-                            SegmentCodec.encode(fl + a * cols, rows: b - a, cols: cols, segment: seg, firstRow: r + a,
-                                                blockScales: bs, codes: cd + a * perRowCodes,
-                                                scales: seg.scheme == .fp8Tensor ? nil : sBase.map { $0 + (r + a) * spr },
-                                                zeroPoints: zBase.map { $0 + (r + a) * spr })
+                            let sc = seg.scheme == .fp8Tensor ? nil : sBase.map { $0 + (r + a) * spr }
+                            let zp = zBase.map { $0 + (r + a) * spr }
+                            if let enc = encoder {
+                                enc.encode(fl + a * cols, rows: b - a, cols: cols, segment: seg, firstRow: r + a,
+                                           blockScales: bs, codes: cd + a * perRowCodes, scales: sc, zeroPoints: zp)
+                            } else {
+                                SegmentCodec.encode(fl + a * cols, rows: b - a, cols: cols, segment: seg, firstRow: r + a,
+                                                    blockScales: bs, codes: cd + a * perRowCodes, scales: sc, zeroPoints: zp)
+                            }
                         }
                         try writer.appendToSection(UnsafeRawBufferPointer(start: codes, count: m * perRowCodes))
                     }
