@@ -32,7 +32,7 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "Formats", dependencies: ["CZstd"], swiftSettings: fast),
         .target(name: "Tokenizer", dependencies: ["Formats"], swiftSettings: fast),
-        .target(name: "Quantize", dependencies: ["Formats"], swiftSettings: fast),
+        .target(name: "Quantize", dependencies: ["Formats", "COpenBLAS"], swiftSettings: fast),
         .target(name: "Calibrate", dependencies: ["Formats", "Quantize", "Tokenizer", "COpenBLAS"],
                 swiftSettings: fast),
         .target(name: "Verify", dependencies: ["Formats", "Quantize", "Calibrate"], swiftSettings: fast),

@@ -10,10 +10,18 @@ public protocol ForwardObserver: AnyObject {
     func routing(layer: Int, tokens: Int, topK: Int, indices: UnsafePointer<Int32>, weights: UnsafePointer<Float>)
     /// The residual stream after block `layer`, [rows, hidden].
     func blockOutput(layer: Int, hidden: UnsafePointer<Float>, rows: Int, width: Int)
+    /// Calibration asks MoE layers to also run every token through every routed expert, outside
+    /// the real forward path, so experts that routing rarely picks still get statistics.
+    var feedsEveryExpert: Bool { get }
+    /// Inputs of that extra pass: `.expertUp` once per batch with `expert` nil (every expert sees
+    /// the same rows), then `.expertDown` for each expert.
+    func everyExpertInput(layer: Int, role: TensorRole, expert: Int?, input: UnsafePointer<Float>, rows: Int, width: Int)
 }
 
 extension ForwardObserver {
     public func linearInput(layer: Int, role: TensorRole, expert: Int?, input: UnsafePointer<Float>, rows: Int, width: Int) {}
     public func routing(layer: Int, tokens: Int, topK: Int, indices: UnsafePointer<Int32>, weights: UnsafePointer<Float>) {}
     public func blockOutput(layer: Int, hidden: UnsafePointer<Float>, rows: Int, width: Int) {}
+    public var feedsEveryExpert: Bool { false }
+    public func everyExpertInput(layer: Int, role: TensorRole, expert: Int?, input: UnsafePointer<Float>, rows: Int, width: Int) {}
 }

@@ -77,6 +77,10 @@ struct MoEMixer {
             }
         }
 
+        if let obs = observer, obs.feedsEveryExpert {
+            try feedEveryExpert(xin, rows: rows, weights: w, scratch: scratch, observer: obs)
+        }
+
         if d.latentSize != nil {
             let lw = scratch.buffer("moe.latent_w", hidden * X)
             try w.load(.latentOut, layer: layer, expert: nil, into: lw.pointer)
@@ -95,6 +99,24 @@ struct MoEMixer {
             SquaredReLUFFN(layer: layer, upRole: .sharedUp, downRole: .sharedDown, expert: nil)
                 .forward(u, rows: rows, inWidth: hidden, width: S, up: su.pointer, down: sd.pointer,
                          mid: smid.pointer, observer: observer, into: out, accumulate: true)
+        }
+    }
+
+    /// Calibration only: every token through every routed expert, reported through
+    /// `everyExpertInput`; the results are discarded, so the layer's output keeps real routing.
+    private func feedEveryExpert(_ xin: UnsafePointer<Float>, rows: Int, weights w: WeightProvider, scratch: Scratch,
+                                 observer: ForwardObserver) throws {
+        let E = dims.experts, F = dims.intermediateSize, X = dims.latentSize ?? hidden
+        observer.everyExpertInput(layer: layer, role: .expertUp, expert: nil, input: xin, rows: rows, width: X)
+        let up = scratch.buffer("moe.w_up", F * X), down = scratch.buffer("moe.w_down", X * F)
+        let mid = scratch.buffer("moe.feed_mid", rows * F), sink = scratch.buffer("moe.feed_out", rows * X)
+        for e in 0..<E {
+            try w.load(.expertUp, layer: layer, expert: e, into: up.pointer)
+            try w.load(.expertDown, layer: layer, expert: e, into: down.pointer)
+            SquaredReLUFFN(layer: layer, upRole: .expertUp, downRole: .expertDown, expert: e)
+                .forward(xin, rows: rows, inWidth: X, width: F, up: up.pointer, down: down.pointer,
+                         mid: mid.pointer, observer: nil, into: sink.pointer)
+            observer.everyExpertInput(layer: layer, role: .expertDown, expert: e, input: mid.pointer, rows: rows, width: F)
         }
     }
 }

@@ -34,6 +34,31 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp("Calibration text (UTF-8): run it through the model and quantize with what its activations show.",
+                               valueName: "file"))
+    var calib: String?
+
+    @Option(help: "Calibration windows of --ctx tokens (fewer if the text is shorter).")
+    var calibWindows = 128
+
+    @Option(help: "Tokens per calibration window.")
+    var ctx = 256
+
+    @Option(help: "Calibration method: rtn, mse, awq or gptq (default gptq with --calib or --stats).")
+    var method: String?
+
+    @Flag(inversion: .prefixedNo, help: "Quantize layer by layer, calibrating each layer on the quantized layers' outputs.")
+    var sequential = true
+
+    @Option(help: "GPTQ damping, a fraction of the Hessian's mean diagonal.")
+    var damp = 0.01
+
+    @Option(help: ArgumentHelp("Save the collected calibration statistics (mergeable; reuse with --stats).", valueName: "file"))
+    var saveStats: String?
+
+    @Option(help: ArgumentHelp("Calibrate from statistics files saved earlier instead of running text (repeat to merge).", valueName: "file"))
+    var stats: [String] = []
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -41,6 +66,15 @@ struct ConvertCommand: ParsableCommand {
         if !dryRun && output == nil { throw ValidationError("missing -o OUT (or use --dry-run)") }
         if let g = groupSize, g < 1 { throw ValidationError("--group-size must be positive") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let m = method, CalibrationMethod(rawValue: m) == nil {
+            throw ValidationError("unknown --method '\(m)' (rtn, mse, awq, gptq)")
+        }
+        if method != nil && calib == nil && stats.isEmpty { throw ValidationError("--method needs --calib FILE or --stats FILE") }
+        if calib != nil && !stats.isEmpty { throw ValidationError("use either --calib or --stats, not both") }
+        if saveStats != nil && calib == nil { throw ValidationError("--save-stats needs --calib FILE") }
+        if calibWindows < 1 { throw ValidationError("--calib-windows must be at least 1") }
+        if ctx < 2 { throw ValidationError("--ctx must be at least 2") }
+        if !(damp > 0) { throw ValidationError("--damp must be positive") }
     }
 
     func run() throws {
@@ -68,8 +102,14 @@ struct ConvertCommand: ParsableCommand {
             let meta: JSONObject = ["producer": ["name": "nemo-convert", "version": .string(NemoConvert.configuration.version)],
                                     "model": modelJSON, "sources": .array(sources)]
             let bar = ProgressLine(quiet: json)
-            let rep = try conv.convert(to: output!, metadata: meta, blobs: blobs) { done, total, name in
-                bar.update("convert: \(done * 100 / max(1, total))%  \(name)")
+            let rep: ConvertReport
+            var calibration: CalibrationReport?
+            if calib != nil || !stats.isEmpty {
+                (rep, calibration) = try calibrated(map: map, recipe: r, checkpoint: ck, meta: meta, blobs: blobs, bar: bar)
+            } else {
+                rep = try conv.convert(to: output!, metadata: meta, blobs: blobs) { done, total, name in
+                    bar.update("convert: \(done * 100 / max(1, total))%  \(name)")
+                }
             }
             bar.finish()
             let gbps = Double(rep.inputBytes) / rep.seconds / 1e9
@@ -78,7 +118,7 @@ struct ConvertCommand: ParsableCommand {
                     "output": .string(rep.output), "input_bytes": .int(rep.inputBytes), "output_bytes": .int(rep.outputBytes),
                     "bits_per_weight": .number(rep.bitsPerWeight), "seconds": .number(rep.seconds),
                     "input_gb_per_s": .number(gbps), "peak_rss_bytes": .int(ResourceUsage.peakRSSBytes()),
-                    "recipe": r.json,
+                    "recipe": r.json, "calibration": calibration?.json ?? .null,
                     "tensors": .array(rep.tensors.map { e in
                         ["name": .string(e.name), "role": .string(e.role.rawValue), "shape": .array(e.shape.map { .int($0) }),
                          "scheme": .string(e.scheme), "input_bytes": .int(e.inputBytes), "output_bytes": .int(e.outputBytes)]
@@ -89,8 +129,48 @@ struct ConvertCommand: ParsableCommand {
                 print("wrote \(rep.output)")
                 print("  \(formatBytes(rep.inputBytes)) → \(formatBytes(rep.outputBytes)), \(String(format: "%.3f", rep.bitsPerWeight)) bits per weight (recipe \(r.name))")
                 print("  \(String(format: "%.2f", rep.seconds)) s, \(String(format: "%.2f", gbps)) GB/s of input, peak RSS \(formatBytes(ResourceUsage.peakRSSBytes()))")
+                if let c = calibration { printCalibration(c) }
             }
         } catch let e as ValidationError { throw e } catch { fail(error) }
+    }
+
+    private func calibrated(map: TensorMap, recipe: Recipe, checkpoint ck: Checkpoint, meta: JSONObject,
+                            blobs: [(String, [UInt8])], bar: ProgressLine) throws -> (ConvertReport, CalibrationReport) {
+        var options = CalibrationOptions()
+        options.method = method.flatMap(CalibrationMethod.init(rawValue:)) ?? .gptq
+        options.sequential = sequential
+        options.damping = damp
+        let source: CalibratedConverter.Source
+        if let text = calib {
+            let input = try ModelInput(path: model)
+            let ids = try input.tokenizer(override: nil).encode(try readText(text), addSpecialTokens: false)
+            let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: calibWindows)
+            guard windows.count > 0 else {
+                throw ValidationError("\(text) has \(ids.count) tokens, fewer than one window of --ctx \(ctx)")
+            }
+            source = .text(tokens: windows.tokens(0..<windows.count), windows: windows.count, ctx: ctx)
+        } else {
+            let merged = CalibrationStats()
+            for path in stats { try merged.merge(try StatsFile.load(path, config: map.config), file: path) }
+            source = .statistics(merged, path: stats.joined(separator: ","))
+        }
+        let cc = CalibratedConverter(map: map, recipe: recipe, options: options)
+        cc.converter.threads = threads ?? Threads.count
+        return try cc.convert(to: output!, source: source, metadata: meta, blobs: blobs, saveStats: saveStats) { p in
+            bar.update("calibrate (\(options.method.rawValue)): \(p.step)/\(p.steps)  \(p.what)")
+        }
+    }
+
+    private func printCalibration(_ c: CalibrationReport) {
+        let src = c.statsFrom.map { "statistics from \($0)" } ?? "\(c.windows) windows of \(c.ctx) tokens"
+        print("  calibrated with \(c.method.rawValue)\(c.sequential ? " (sequential)" : ""), \(src), \(String(format: "%.2f", c.seconds)) s")
+        if !c.rareExperts.isEmpty {
+            let list = c.rareExperts.prefix(12).map { "L\($0.layer)/E\($0.expert) (\($0.tokens) tokens)" }.joined(separator: ", ")
+            print("  experts real routing rarely picks (< 10% of a uniform share; calibrated on every token anyway): \(list)\(c.rareExperts.count > 12 ? ", …" : "")")
+        }
+        for (name, d) in c.extraDamping.sorted(by: { $0.key < $1.key }) {
+            print("  \(name): Hessian needed damping \(d)")
+        }
     }
 
     private func printPlan(_ conv: Converter) throws {

@@ -132,6 +132,9 @@ public final class PackedWriter {
         tensors.append(tensor)
     }
 
+    /// A tensor added earlier, with its sections (for `readBack`).
+    public func tensor(_ name: String) -> PackedTensor? { tensors.last(where: { $0.name == name }) }
+
     /// Stores a named file (tokenizer.json, a calibration report) inside the pack.
     public func addBlob(_ name: String, _ bytes: [UInt8]) throws(FormatError) {
         let s = try withBytes(bytes) { (b) throws(FormatError) in try writeSection(b, encoding: .zstd) }

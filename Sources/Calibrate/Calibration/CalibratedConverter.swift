@@ -1,0 +1,200 @@
+import Foundation
+import Formats
+import Quantize
+
+/// Calibrated conversion: the calibration text goes through the layer-streaming forward pass, and
+/// each layer is quantized as soon as its inputs' statistics are known, then (sequential mode)
+/// run again quantized so the next layer calibrates on the inputs it will really see.
+///
+/// Memory holds the calibration activations ([windows × ctx, hidden], twice in sequential mode),
+/// one layer's FP32 weights and that layer's statistics; the packed output streams to disk as for
+/// an uncalibrated conversion.
+public final class CalibratedConverter {
+    public let converter: Converter
+    public let options: CalibrationOptions
+    public var map: TensorMap { converter.map }
+    public var config: ModelConfig { converter.map.config }
+
+    public init(map: TensorMap, recipe: Recipe, options: CalibrationOptions) {
+        converter = Converter(map: map, recipe: recipe)
+        self.options = options
+    }
+
+    /// Where statistics come from: calibration windows (`tokens` holds `windows` × `ctx` ids), or a
+    /// statistics file loaded earlier (no forward pass; not sequential).
+    public enum Source {
+        case text(tokens: [Int32], windows: Int, ctx: Int)
+        case statistics(CalibrationStats, path: String)
+    }
+
+    public struct Progress: Sendable {
+        public var step: Int, steps: Int
+        public var what: String
+    }
+
+    public func convert(to output: String, source: Source, metadata: JSONObject, blobs: [(String, [UInt8])],
+                        saveStats: String? = nil, progress: ((Progress) -> Void)? = nil) throws -> (ConvertReport, CalibrationReport) {
+        let start = Date()
+        let plans = try converter.plans()
+        let L = config.layers.count
+        var byLayer = [[(BoundTensor, TensorPlan)]](repeating: [], count: L)
+        var pre: [(BoundTensor, TensorPlan)] = [], post: [(BoundTensor, TensorPlan)] = []
+        for p in plans {
+            if let l = p.0.layer { byLayer[l].append(p) } else if p.0.role == .lmHead || p.0.role == .finalNorm { post.append(p) } else { pre.append(p) }
+        }
+        let writer = try PackedWriter(path: output)
+        var entries: [ConvertReport.Entry] = []
+        var layerSeconds: [Double] = []
+        var extraDamping: [String: Double] = [:]
+        let statsWriter = try saveStats.map { try StatsFileWriter(path: $0, modelType: config.modelType, contextLength: ctx(of: source)) }
+        let all = CalibrationStats()
+        var tokens = 0
+
+        func write(_ group: [(BoundTensor, TensorPlan)], stats: CalibrationStats, written: WrittenWeights?) throws {
+            for (t, plan) in group {
+                let (encoder, attrs) = try encoder(for: t, plan: plan, stats: stats, extraDamping: &extraDamping)
+                // GPTQ calls sgemm inside the converter's row threads: keep OpenBLAS single-threaded there.
+                Linear.setThreads(1)
+                defer { Linear.setThreads(Threads.count) }
+                entries.append(try converter.writeTensor(t, plan, to: writer, encoder: encoder, attributes: attrs))
+                try written?.record(t, plan: plan)
+            }
+        }
+
+        do {
+            progress?(Progress(step: 0, steps: L + 2, what: "embedding"))
+            try write(pre, stats: all, written: nil)
+            switch source {
+            case .statistics(let loaded, _):
+                for l in 0..<L {
+                    let t0 = Date()
+                    progress?(Progress(step: l + 1, steps: L + 2, what: "layer \(l)"))
+                    let s = loaded.take(layer: l)
+                    try write(byLayer[l], stats: s, written: nil)
+                    all.merge(routingOnly: s)
+                    layerSeconds.append(Date().timeIntervalSince(t0))
+                }
+                try write(post, stats: loaded, written: nil)
+                tokens = loaded.tokens
+            case let .text(ids, windows, ctx):
+                tokens = windows * ctx
+                let base = CheckpointWeights(map: map)
+                let written = WrittenWeights(base: base, writer: writer)
+                let model = HybridModel(weights: options.sequential ? written : base)
+                let collector = StatsCollector(experts: config.moe?.experts ?? 0, grams: options.method.needsGram,
+                                               feedEveryExpert: options.feedEveryExpert)
+                // Activations of every calibration window, in batches.
+                var batches: [(Batch, FloatBuffer)] = []
+                var w0 = 0
+                while w0 < windows {
+                    let n = min(options.batchWindows, windows - w0)
+                    let b = Batch(windows: n, length: ctx)
+                    let x = FloatBuffer(count: b.rows * config.hiddenSize)
+                    try model.embed(Array(ids[(w0 * ctx)..<((w0 + n) * ctx)]), batch: b, into: x)
+                    batches.append((b, x))
+                    w0 += n
+                }
+                let saved = options.sequential ? batches.map { FloatBuffer(count: $0.0.rows * config.hiddenSize) } : []
+                for l in 0..<L {
+                    let t0 = Date()
+                    progress?(Progress(step: l + 1, steps: L + 2, what: "layer \(l) (\(config.layers[l].name))"))
+                    for (i, (b, x)) in batches.enumerated() {
+                        if options.sequential { saved[i].pointer.update(from: x.pointer, count: b.rows * config.hiddenSize) }
+                        collector.beginBatch()
+                        try model.runLayer(l, x, batch: b, observer: collector)
+                    }
+                    let s = collector.stats.take(layer: l)
+                    try statsWriter?.write(s)
+                    try write(byLayer[l], stats: s, written: options.sequential ? written : nil)
+                    all.merge(routingOnly: s)
+                    if options.sequential {
+                        // Run the layer again, quantized, from the same inputs.
+                        for (i, (b, x)) in batches.enumerated() {
+                            x.pointer.update(from: saved[i].pointer, count: b.rows * config.hiddenSize)
+                            try model.runLayer(l, x, batch: b)
+                        }
+                    }
+                    layerSeconds.append(Date().timeIntervalSince(t0))
+                }
+                // lm_head reads the final-normed hidden states.
+                progress?(Progress(step: L + 1, steps: L + 2, what: "lm_head"))
+                let head = LinearStats(width: config.hiddenSize, gram: options.method.needsGram)
+                for (b, x) in batches {
+                    try model.finalNorm(x, batch: b)
+                    head.add(x.pointer, rows: b.rows)
+                }
+                let hs = CalibrationStats()
+                hs.set(StatsKey(.lmHead, layer: nil), head)
+                try statsWriter?.write(hs)
+                try write(post, stats: hs, written: nil)
+            }
+            try statsWriter?.finish(tokens: tokens)
+            let report = CalibrationReport(
+                method: options.method, sequential: options.sequential && isText(source),
+                windows: windowsOf(source), ctx: ctx(of: source), tokens: tokens, statsFrom: statsPath(source),
+                seconds: Date().timeIntervalSince(start), layerSeconds: layerSeconds,
+                rareExperts: rareExperts(all, tokens: tokens), extraDamping: extraDamping)
+            var meta = metadata
+            meta["calibration"] = report.json
+            try converter.finish(writer, metadata: meta, blobs: blobs)
+            let totalIn = plans.reduce(0) { $0 + $1.0.view.info.byteCount }
+            return (ConvertReport(output: output, inputBytes: totalIn, outputBytes: writer.fileSize,
+                                  seconds: Date().timeIntervalSince(start), entries: entries,
+                                  compressedBytesSaved: writer.compressedBytesSaved), report)
+        } catch {
+            writer.discard()
+            statsWriter?.abandon()
+            throw error
+        }
+    }
+
+    /// The encoder and extra tensor attributes for one tensor, from its layer's statistics.
+    private func encoder(for t: BoundTensor, plan: TensorPlan, stats: CalibrationStats,
+                         extraDamping: inout [String: Double]) throws -> (SegmentEncoder?, JSONObject) {
+        guard plan.isQuantized, t.role.isLinear, let s = stats.combined(t.role, layer: t.layer, expert: t.expert),
+              s.rows > 0 else { return (nil, [:]) }
+        var attrs = JSONObject()
+        // Static FP8 activation scale: the largest input magnitude seen, mapped to E4M3's 448.
+        if plan.segments.contains(where: { $0.scheme == .fp8Tensor || $0.scheme == .fp8Channel }) {
+            let amax = s.absMax.max() ?? 0
+            attrs["input_absmax"] = .number(Double(amax))
+            attrs["input_scale"] = .number(Double(FP8E4M3.scale(absMax: amax)))
+        }
+        attrs["calibration_rows"] = .int(s.rows)
+        switch options.method {
+        case .rtn:
+            return (nil, attrs)
+        case .mse, .awq:
+            return (ClipSearchEncoder(importance: s.meanSquares), attrs)
+        case .gptq:
+            guard let g = s.gramMatrix else { return (ClipSearchEncoder(importance: s.meanSquares), attrs) }
+            let f = try g.withUnsafeBufferPointer { try HessianFactor(gram: $0.baseAddress!, cols: s.width, damping: options.damping) }
+            if f.damping > options.damping { extraDamping[t.name] = f.damping }
+            return (GPTQEncoder(factor: f, blockSize: options.blockSize), attrs)
+        }
+    }
+
+    private func rareExperts(_ s: CalibrationStats, tokens: Int) -> [CalibrationReport.RareExpert] {
+        guard let moe = config.moe, tokens > 0 else { return [] }
+        let uniform = Double(tokens * moe.topK) / Double(moe.experts)
+        var out: [CalibrationReport.RareExpert] = []
+        for (l, counts) in s.routingCounts.sorted(by: { $0.key < $1.key }) {
+            for (e, c) in counts.enumerated() where Double(c) < options.rareExpertShare * uniform {
+                out.append(.init(layer: l, expert: e, tokens: c, share: Double(c) / uniform))
+            }
+        }
+        return out
+    }
+
+    private func ctx(of s: Source) -> Int { if case let .text(_, _, c) = s { return c }; return 0 }
+    private func windowsOf(_ s: Source) -> Int { if case let .text(_, w, _) = s { return w }; return 0 }
+    private func isText(_ s: Source) -> Bool { if case .text = s { return true }; return false }
+    private func statsPath(_ s: Source) -> String? { if case let .statistics(_, p) = s { return p }; return nil }
+}
+
+extension CalibrationStats {
+    /// Keeps only the routing counts of `o` (for the report, after a layer's statistics are used).
+    func merge(routingOnly o: CalibrationStats) {
+        for (l, c) in o.routingCounts { setRouting(layer: l, counts: c) }
+    }
+}

@@ -1,0 +1,106 @@
+import Formats
+
+/// Which inputs a statistic describes: the linear weight (role, layer, expert), and whether the
+/// rows came through the real forward path or through calibration's every-expert pass.
+public struct StatsKey: Hashable, Sendable {
+    public var role: TensorRole
+    public var layer: Int?
+    public var expert: Int?
+    /// True for the every-expert pass (`ForwardObserver.everyExpertInput`); its `.expertUp` entry
+    /// has no expert: all experts of the layer share those rows.
+    public var fed: Bool
+
+    public init(_ role: TensorRole, layer: Int?, expert: Int? = nil, fed: Bool = false) {
+        self.role = role; self.layer = layer; self.expert = expert; self.fed = fed
+    }
+
+    /// The weight's Hugging Face name, with `.fed` for every-expert statistics (`experts.all` for
+    /// the shared up-projection input).
+    public var name: String {
+        if fed && role == .expertUp && expert == nil {
+            return "layers.\(layer ?? -1).mixer.experts.all.up_proj.weight.fed"
+        }
+        return role.hubName(layer: layer, expert: expert) + (fed ? ".fed" : "")
+    }
+}
+
+/// Everything calibration collects, keyed by weight, plus how often real routing picked each
+/// expert. Saved to and loaded from a safetensors file (docs/CALIBRATION.md) so a conversion can be
+/// re-run or re-tuned without running the calibration text again, and merged across runs.
+public final class CalibrationStats {
+    public private(set) var linears: [StatsKey: LinearStats] = [:]
+    /// layer → tokens routed to each expert by the real router.
+    public private(set) var routingCounts: [Int: [Int]] = [:]
+    /// Calibration tokens that went through the model.
+    public var tokens = 0
+
+    public init() {}
+
+    public subscript(_ key: StatsKey) -> LinearStats? { linears[key] }
+
+    public func set(_ key: StatsKey, _ s: LinearStats) { linears[key] = s }
+
+    public func addRouting(layer: Int, experts: Int, indices: UnsafePointer<Int32>, count: Int) {
+        var c = routingCounts[layer] ?? [Int](repeating: 0, count: experts)
+        for i in 0..<count { let e = Int(indices[i]); if e >= 0 && e < experts { c[e] += 1 } }
+        routingCounts[layer] = c
+    }
+
+    public func setRouting(layer: Int, counts: [Int]) { routingCounts[layer] = counts }
+
+    /// The statistics a weight is quantized with: real-path rows plus, for routed experts, the
+    /// every-expert rows — so routed tokens count twice and every expert has data.
+    public func combined(_ role: TensorRole, layer: Int?, expert: Int?) -> LinearStats? {
+        let real = linears[StatsKey(role, layer: layer, expert: expert)]
+        var fed: LinearStats?
+        if role == .expertUp { fed = linears[StatsKey(.expertUp, layer: layer, expert: nil, fed: true)] }
+        if role == .expertDown { fed = linears[StatsKey(.expertDown, layer: layer, expert: expert, fed: true)] }
+        guard let f = fed else { return real }
+        guard let r = real else { return f }
+        let c = r.copy()
+        c.merge(f)
+        return c
+    }
+
+    /// Adds another run's statistics (same model).
+    public func merge(_ o: CalibrationStats, file: String) throws(FormatError) {
+        for (k, s) in o.linears {
+            if let mine = linears[k] {
+                guard mine.width == s.width else {
+                    throw FormatError.modelMismatch(file: file, message: "statistics of \(k.name) have width \(s.width), expected \(mine.width)")
+                }
+                mine.merge(s)
+            } else {
+                linears[k] = s.copy()
+            }
+        }
+        for (l, c) in o.routingCounts {
+            if let mine = routingCounts[l] {
+                guard mine.count == c.count else {
+                    throw FormatError.modelMismatch(file: file, message: "layer \(l) routing counts have \(c.count) experts, expected \(mine.count)")
+                }
+                routingCounts[l] = zip(mine, c).map { $0 + $1 }
+            } else {
+                routingCounts[l] = c
+            }
+        }
+        tokens += o.tokens
+    }
+
+    /// Removes one layer's statistics and returns them (a layer's are no longer needed once it is
+    /// quantized, and its Gram matrices are the only large part).
+    public func take(layer: Int) -> CalibrationStats {
+        let out = CalibrationStats()
+        for (k, s) in linears where k.layer == layer { out.linears[k] = s; linears[k] = nil }
+        if let c = routingCounts[layer] { out.routingCounts[layer] = c }
+        return out
+    }
+
+    /// Drops every layer's Gram matrices but keep the per-channel statistics (after a layer is
+    /// quantized its Hessians are no longer needed; they are the only large part).
+    public func dropGrams(layer: Int) {
+        for (k, s) in linears where k.layer == layer && s.gram != nil {
+            linears[k] = LinearStats(width: s.width, rows: s.rows, sumSquares: s.sumSquares, absMax: s.absMax, gram: nil)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import COpenBLAS
+
+/// The `gptq` calibration method (Frantar et al., 2022): quantize one input column at a time and
+/// spread each column's rounding error over the columns not yet quantized, weighted by the
+/// inverse Hessian of the layer's calibration inputs, so the layer's output on that data moves as
+/// little as possible.
+///
+/// Rows are independent given H, so the converter's row chunks and threads work unchanged. Columns
+/// go in blocks: within a block errors are applied column by column, and to the rest of the row
+/// once per block through sgemm ("lazy batch" updates). INT4 group scales are chosen when the
+/// sweep reaches a group's first column, from the already-corrected weights, as in the paper's
+/// grouped variant; INT8 and FP8-per-channel row scales, and fp8-tensor block scales, are fixed up
+/// front from the original weights.
+public struct GPTQEncoder: SegmentEncoder {
+    public let factor: HessianFactor
+    public let blockSize: Int
+
+    public init(factor: HessianFactor, blockSize: Int = 128) {
+        self.factor = factor
+        self.blockSize = max(1, blockSize)
+    }
+
+    public func encode(_ w: UnsafeMutablePointer<Float>, rows m: Int, cols n: Int, segment: TensorPlan.Segment, firstRow: Int,
+                       blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutablePointer<Float>?,
+                       zeroPoints: UnsafeMutablePointer<UInt8>?) {
+        switch segment.scheme {
+        case .bf16, .f16, .f32:
+            SegmentCodec.encode(w, rows: m, cols: n, segment: segment, firstRow: firstRow, blockScales: blockScales,
+                                codes: codes, scales: scales, zeroPoints: zeroPoints)
+            return
+        default: break
+        }
+        precondition(n == factor.cols, "Hessian of \(factor.cols) columns for a weight of \(n)")
+        let q = GridQuantizer(scheme: segment.scheme, cols: n)
+        let g = q.group, groups = (n + g - 1) / g
+        let isGrouped: Bool = { if case .int4 = segment.scheme { return true }; return false }()
+        let asym: Bool = { if case .int4(_, false) = segment.scheme { return true }; return false }()
+
+        // Per-row (or per-block) parameters fixed before the sweep.
+        var rowScale = [Float](repeating: 1, count: m)
+        var gScale = [Float](repeating: 1, count: m), gZero = [Int32](repeating: 0, count: m)
+        for r in 0..<m {
+            q.clearRow(r, codes: codes)
+            switch segment.scheme {
+            case .fp8Tensor:
+                let block = segment.blockRows ?? segment.rows.count
+                let bs = blockScales!
+                rowScale[r] = bs[min(bs.count - 1, (firstRow + r) / max(1, block))]
+            case .int8Channel, .fp8Channel:
+                rowScale[r] = q.parameters(w + r * n, n).scale
+                scales![r] = rowScale[r]
+            default: break
+            }
+        }
+
+        let B = blockSize
+        let err = UnsafeMutablePointer<Float>.allocate(capacity: m * B)
+        defer { err.deallocate() }
+        factor.upper.withUnsafeBufferPointer { ub in
+            let U = ub.baseAddress!
+            var i1 = 0
+            while i1 < n {
+                let i2 = min(n, i1 + B), bw = i2 - i1
+                for i in i1..<i2 {
+                    let gi = i / g
+                    if isGrouped && i % g == 0 {
+                        let len = min(g, n - i)
+                        for r in 0..<m {
+                            let p = q.parameters(w + r * n + i, len)
+                            gScale[r] = p.scale; gZero[r] = p.zero
+                            scales![r * groups + gi] = p.scale
+                            if asym { zeroPoints![r * groups + gi] = UInt8(truncatingIfNeeded: p.zero) }
+                        }
+                    }
+                    let d = U[i * n + i]
+                    let urow = U + i * n
+                    for r in 0..<m {
+                        let row = w + r * n
+                        let s = isGrouped ? gScale[r] : rowScale[r]
+                        let (code, value) = q.quantize(row[i], scale: s, zero: isGrouped ? gZero[r] : 0)
+                        q.store(code, row: r, col: i, codes: codes)
+                        let e = (row[i] - value) / d
+                        err[r * B + (i - i1)] = e
+                        if i + 1 < i2 {
+                            for j in (i + 1)..<i2 { row[j] -= e * urow[j] }
+                        }
+                    }
+                }
+                if i2 < n {
+                    // W[:, i2:] -= Err[:, 0..<bw] · U[i1..<i2, i2:]
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n - i2), Int32(bw),
+                                -1, err, Int32(B), U + i1 * n + i2, Int32(n), 1, w + i2, Int32(n))
+                }
+                i1 = i2
+            }
+        }
+    }
+}
