@@ -4,6 +4,11 @@ import Formats
 /// Grouped-query causal self-attention with no positional encoding (docs/nemotron-h.md §3.5):
 /// no RoPE, no q/k norm, softmax in FP32. Query head i reads kv head i / (nH / nKV).
 struct AttentionMixer {
+    /// Query rows per block of the causal product: large enough for sgemm to run near its peak
+    /// (m = 128 against k = head_dim), small enough that the wasted upper-triangle corner of the
+    /// last block is a small share at real context lengths.
+    static let queryBlock = 128
+
     let dims: AttentionDims
     let hidden: Int
     let layer: Int
@@ -25,29 +30,44 @@ struct AttentionMixer {
         let group = a.heads / a.kvHeads
         let scale = 1 / Float(hd).squareRoot()
         let jobs = batch.windows * a.heads
-        let scores = scratch.buffer("attn.scores", jobs * T * T)
+        // Causal attention in blocks of query rows: block [i0, i1) needs keys 0..<i1 only, so the
+        // upper triangle is mostly never computed (about half the score and P·V products), and
+        // each worker needs one block × T score buffer instead of every head's T × T at once
+        // (which at ctx 4096, 32 heads and 8 windows would be 17 GB).
+        let block = min(T, AttentionMixer.queryBlock)
+        let workers = min(jobs, Threads.count)
+        let scores = scratch.buffer("attn.scores", workers * block * T)
         let qp = q.pointer, kp = k.pointer, vp = v.pointer, op = o.pointer, sp = scores.pointer
-        parallelFor(jobs) { job in
-            let b = job / a.heads, h = job % a.heads, kvh = h / group
-            let s = sp + job * T * T
-            let qh = qp + b * T * qw + h * hd
-            let kh = kp + b * T * kvw + kvh * hd
-            let vh = vp + b * T * kvw + kvh * hd
-            // s = q kᵀ · scale, [T, T]; rows of the upper triangle are ignored below.
-            Linear.gemm(transA: false, transB: true, m: T, n: T, k: hd, alpha: scale,
-                        a: qh, lda: qw, b: kh, ldb: kvw, c: s, ldc: T)
-            for i in 0..<T {
-                let row = s + i * T
-                var mx = -Float.infinity
-                for j in 0...i where row[j] > mx { mx = row[j] }
-                var sum: Float = 0
-                for j in 0...i { let e = Foundation.exp(row[j] - mx); row[j] = e; sum += e }
-                let inv = 1 / sum
-                for j in 0...i { row[j] *= inv }
-                if i + 1 < T { (row + i + 1).update(repeating: 0, count: T - i - 1) }
+        parallelFor(workers) { worker in
+            let s = sp + worker * block * T
+            var job = worker
+            while job < jobs {
+                let b = job / a.heads, h = job % a.heads, kvh = h / group
+                let qh = qp + b * T * qw + h * hd
+                let kh = kp + b * T * kvw + kvh * hd
+                let vh = vp + b * T * kvw + kvh * hd
+                var i0 = 0
+                while i0 < T {
+                    let i1 = min(T, i0 + block), m = i1 - i0
+                    // s = q kᵀ · scale for rows i0..<i1 against keys 0..<i1, [m, i1].
+                    Linear.gemm(transA: false, transB: true, m: m, n: i1, k: hd, alpha: scale,
+                                a: qh + i0 * qw, lda: qw, b: kh, ldb: kvw, c: s, ldc: i1)
+                    for r in 0..<m {
+                        let i = i0 + r, row = s + r * i1
+                        var mx = -Float.infinity
+                        for j in 0...i where row[j] > mx { mx = row[j] }
+                        var sum: Float = 0
+                        for j in 0...i { let e = Foundation.exp(row[j] - mx); row[j] = e; sum += e }
+                        let inv = 1 / sum
+                        for j in 0...i { row[j] *= inv }
+                        if i + 1 < i1 { (row + i + 1).update(repeating: 0, count: i1 - i - 1) }
+                    }
+                    Linear.gemm(transA: false, transB: false, m: m, n: hd, k: i1,
+                                a: s, lda: i1, b: vh, ldb: kvw, c: op + (b * T + i0) * qw + h * hd, ldc: qw)
+                    i0 = i1
+                }
+                job += workers
             }
-            Linear.gemm(transA: false, transB: false, m: T, n: hd, k: T,
-                        a: s, lda: T, b: vh, ldb: kvw, c: op + b * T * qw + h * hd, ldc: qw)
         }
 
         let wo = scratch.buffer("attn.w_o", hidden * qw)

@@ -179,6 +179,47 @@ final class MixerUnitTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxAbsDiff(x.array, expected), 1e-5)
     }
 
+    /// P = 36: one block of 32 through the scan's vector path and 4 through its scalar tail.
+    func testScanVectorBlockAndTail() throws {
+        let cfg = try testConfig("""
+            {"hidden_size": 16, "vocab_size": 8, "hybrid_override_pattern": "M",
+             "mamba_num_heads": 4, "mamba_head_dim": 36, "n_groups": 2, "ssm_state_size": 5, "conv_kernel": 4,
+             "use_conv_bias": true, "layer_norm_epsilon": 1e-5}
+            """)
+        let c = mambaCase(cfg, seed: 5, batch: Batch(windows: 2, length: 11))
+        let ours = try runMixer(c)
+        XCTAssertLessThanOrEqual(maxAbsDiff(ours.out, runNaive(c, naive(cfg), clamp: nil).out), 1e-5)
+    }
+
+    // MARK: Attention
+
+    /// 150 tokens: a full block of 128 query rows and a partial one, so the second block's
+    /// products span keys the first never sees; 2 windows, 4 query heads on 2 kv heads.
+    func testBlockedCausalAttention() throws {
+        let cfg = try testConfig("""
+            {"hidden_size": 16, "vocab_size": 8, "hybrid_override_pattern": "*",
+             "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8}
+            """)
+        XCTAssertGreaterThan(150, AttentionMixer.queryBlock)
+        let batch = Batch(windows: 2, length: 150), h = cfg.hiddenSize
+        var rng = SeededRNG(seed: 3)
+        let w = InMemoryWeights(config: cfg)
+        w.randomLayer(0, rng: &rng, scale: 0.4)
+        let u = rng.values(batch.rows * h)
+        let out = FloatBuffer(count: batch.rows * h)
+        try u.withUnsafeBufferPointer { up in
+            try AttentionMixer(dims: cfg.attention!, hidden: h, layer: 0)
+                .forward(up.baseAddress!, batch: batch, weights: w, scratch: Scratch(), observer: nil, into: out.pointer)
+        }
+        let ref = NaiveAttention(hidden: h, heads: 4, kvHeads: 2, headDim: 8)
+        var expected: [Double] = []
+        for b in 0..<batch.windows {
+            expected += ref.forward(Array(u[(b * 150 * h)..<((b + 1) * 150 * h)]), T: 150, q: w[.attnQ, 0, nil],
+                                    k: w[.attnK, 0, nil], v: w[.attnV, 0, nil], o: w[.attnO, 0, nil])
+        }
+        XCTAssertLessThanOrEqual(maxAbsDiff(out.array, expected), 1e-5)
+    }
+
     // MARK: Group-limited routing
 
     /// 8 experts in n_group 4 groups of 2, topk_group 2, top_k 3, norm_topk_prob, scaling 2.5.
