@@ -102,7 +102,7 @@ struct BenchForward: ParsableCommand {
             print("""
 
             \(run.model) \(run.pattern), \(run.threads) thread(s), \(run.batch.windows) × \(run.batch.length) = \(run.batch.rows) tokens
-              prefill      \(fmt1(run.tokensPerSecond)) tokens/s (\(fmt3(run.seconds)) s; passes \(run.allSeconds.map(fmt3).joined(separator: ", ")))
+              prefill      \(fmt1(run.tokensPerSecond)) tokens/s (\(fmt3(run.seconds)) s; passes \(run.allSeconds.map(fmt3).joined(separator: ", ")); CPU busy \(pct(run.cpuUtilization)) of \(run.threads) thread(s))
               weight loads \(fmt3(run.loadSeconds)) s; without them \(fmt1(run.computeTokensPerSecond)) tokens/s
               matmul       \(fmt1(run.flops / 1e9)) GFLOP: \(fmt1(run.gflops)) GFLOP/s overall, \(fmt1(run.computeGFLOPS)) without loads = \(pct(run.computeGFLOPS / peak)) of sgemm peak \(fmt1(peak))
             """)

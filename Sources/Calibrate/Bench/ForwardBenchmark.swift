@@ -62,6 +62,10 @@ public enum ForwardBenchmark {
         /// Embedding lookup and final norm.
         public var otherSeconds: Double
         public var allSeconds: [Double]
+        /// User + system CPU time of the process during the pass. On this shared VM, well under
+        /// threads × seconds means other processes held the cores: the wall-clock figures are low.
+        public var cpuSeconds: Double
+        public var cpuUtilization: Double { cpuSeconds / (Double(threads) * seconds) }
 
         public var tokensPerSecond: Double { Double(batch.rows) / seconds }
         public var computeSeconds: Double { seconds - loadSeconds }
@@ -100,6 +104,7 @@ public enum ForwardBenchmark {
                     "windows": .int(r.batch.windows), "ctx": .int(r.batch.length), "tokens": .int(r.batch.rows),
                     "seconds": .number(r4(r.seconds)), "load_seconds": .number(r4(r.loadSeconds)),
                     "other_seconds": .number(r4(r.otherSeconds)),
+                    "cpu_seconds": .number(r4(r.cpuSeconds)), "cpu_utilization": .number(r4(r.cpuUtilization)),
                     "all_seconds": .array(r.allSeconds.map { .number(r4($0)) }),
                     "tokens_per_second": .number(r2(r.tokensPerSecond)),
                     "compute_tokens_per_second": .number(r2(r.computeTokensPerSecond)),
@@ -188,7 +193,7 @@ public enum ForwardBenchmark {
         let model = m.model, cfg = model.config
         let x = FloatBuffer(count: batch.rows * cfg.hiddenSize)
         var kinds: [LayerKind: KindFigures] = [:]
-        let start = BenchClock.now(), load0 = m.timed.seconds
+        let start = BenchClock.now(), load0 = m.timed.seconds, cpu0 = BenchClock.cpu()
         FlopCounter.reset()
         try model.embed(m.tokens, batch: batch, into: x)
         var layerSeconds = 0.0
@@ -205,11 +210,11 @@ public enum ForwardBenchmark {
             kinds[cfg.layers[l]] = k
         }
         try model.finalNorm(x, batch: batch)
-        let seconds = BenchClock.now() - start
+        let seconds = BenchClock.now() - start, cpu = BenchClock.cpu() - cpu0
         let order: [LayerKind] = [.mamba, .attention, .mlp, .moe]
         return Run(model: name, pattern: cfg.pattern, threads: threads, batch: batch, seconds: seconds,
                    loadSeconds: m.timed.seconds - load0, flops: FlopCounter.flops,
-                   kinds: order.compactMap { kinds[$0] }, otherSeconds: seconds - layerSeconds, allSeconds: [seconds])
+                   kinds: order.compactMap { kinds[$0] }, otherSeconds: seconds - layerSeconds, allSeconds: [seconds], cpuSeconds: cpu)
     }
 
     static func tinyTokens(fixture: String, text: String?, count: Int, vocab: Int) throws -> [Int32] {
