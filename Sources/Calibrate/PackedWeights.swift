@@ -71,22 +71,66 @@ public final class PackedWeights: WeightProvider, @unchecked Sendable {
     }
 
     public func embeddingRows(_ ids: UnsafeBufferPointer<Int32>, into out: UnsafeMutablePointer<Float>) throws {
-        // The embedding is kept in high precision; decoding it whole per batch is simple but costs
-        // vocab × hidden floats, so decode once and keep it.
         let h = config.hiddenSize, v = config.vocabSize
+        for id in ids where id < 0 || Int(id) >= v {
+            throw FormatError.invalidTensor(file: file.path, tensor: "backbone.embeddings.weight", message: "token id \(id) is outside the vocabulary of \(v)")
+        }
+        // Converters store the embedding raw, so each row is decoded in place from the mapping:
+        // a real model's embedding is 131072 × 2688, 1.4 GB as FP32, of which a batch needs a few rows.
+        if embeddingRows == nil { embeddingRows = try EmbeddingRows(self) }
+        if let rows = embeddingRows!.value {
+            for (i, id) in ids.enumerated() { rows.decode(Int(id), into: out + i * h) }
+            return
+        }
+        // Compressed (files from before raw embeddings): decode the whole table once and keep it.
         if embeddingCache == nil {
             let b = FloatBuffer(count: v * h)
             try load(.embedding, layer: nil, expert: nil, into: b.pointer)
             embeddingCache = b
         }
-        for (i, id) in ids.enumerated() {
-            guard id >= 0, Int(id) < v else {
-                throw FormatError.invalidTensor(file: file.path, tensor: "backbone.embeddings.weight", message: "token id \(id) is outside the vocabulary of \(v)")
-            }
-            (out + i * h).update(from: embeddingCache!.pointer + Int(id) * h, count: h)
-        }
+        for (i, id) in ids.enumerated() { (out + i * h).update(from: embeddingCache!.pointer + Int(id) * h, count: h) }
     }
     private var embeddingCache: FloatBuffer?
+    private var embeddingRows: EmbeddingRows?
+
+    /// Row access to a one-segment embedding whose sections are all raw; `value` is nil otherwise.
+    /// The sections' checksums are verified once, in full, when this is made; the pages hashing
+    /// brought in are then dropped from the resident set, so later lookups bring in only their rows.
+    struct EmbeddingRows {
+        struct Rows {
+            let seg: TensorPlan.Segment, cols: Int
+            let codes: UnsafeRawPointer, scales: UnsafePointer<Float>?, zeros: UnsafePointer<UInt8>?
+            let codeBytesPerRow: Int, scalesPerRow: Int
+
+            func decode(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+                Codec.decode(codes: codes + r * codeBytesPerRow, scales: scales.map { $0 + r * scalesPerRow },
+                             zeroPoints: zeros.map { $0 + r * scalesPerRow }, cols: cols, rows: 0..<1, scheme: seg.scheme, into: out)
+            }
+        }
+        let value: Rows?
+
+        init(_ w: PackedWeights) throws {
+            let (t, plan) = try w.entry(.embedding, nil, nil)
+            guard plan.segments.count == 1, t.sections.values.allSatisfy({ $0.encoding == .raw }) else { value = nil; return }
+            let seg = plan.segments[0]
+            let layout = seg.scheme.layout(rows: seg.rows.count, cols: plan.cols)
+            func raw(_ name: String, _ bytes: Int) throws -> UnsafeRawPointer? {
+                guard bytes > 0 else { return nil }
+                let d = try w.section(t, seg.section(name), bytes: bytes).bytes
+                let s = t.sections[seg.section(name)]!
+                w.file.file.dontNeed(offset: s.offset, count: s.length)
+                return d.baseAddress
+            }
+            let scaleCount = seg.scaleCount(cols: plan.cols)
+            guard let codes = try raw("codes", layout.codeBytes) else { value = nil; return }
+            value = Rows(seg: seg, cols: plan.cols, codes: codes,
+                         scales: try raw("scales", scaleCount * 4)?.assumingMemoryBound(to: Float.self),
+                         zeros: try raw("zero_points", layout.zeroPointCount)?.assumingMemoryBound(to: UInt8.self),
+                         codeBytesPerRow: layout.codeBytesPerRow,
+                         // fp8-tensor has one scale for all rows (an embedding is one segment, one block).
+                         scalesPerRow: seg.scheme == .fp8Tensor ? 0 : layout.groupsPerRow)
+        }
+    }
 }
 
 /// Bytes of one section: a view into the mapped file, or a decoded copy this object owns.

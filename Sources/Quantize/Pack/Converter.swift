@@ -108,9 +108,13 @@ public final class Converter {
         let rowsPerChunk = max(1, chunkBytes / max(1, cols * 4))
         for seg in plan.segments {
             let n = seg.rows.count
-            // High precision in the source's own dtype: copy the bytes, compressed where it pays.
-            if SegmentCodec.isVerbatim(seg.scheme, source: src.dtype) {
-                try writer.beginSection(encoding: SegmentCodec.compression(for: seg.scheme))
+            // High precision in the source's own dtype: copy the bytes, compressed where it pays —
+            // unless an encoder is given, which may rewrite every row (activation-aware scaling
+            // scales all columns of in_proj, its high-precision dt rows included).
+            if encoder == nil && SegmentCodec.isVerbatim(seg.scheme, source: src.dtype) {
+                // The embedding stays raw although it would compress to ~0.68: readers look up a
+                // few rows per batch in place instead of decoding vocab × hidden (docs/FORMAT.md).
+                try writer.beginSection(encoding: t.role == .embedding ? .raw : SegmentCodec.compression(for: seg.scheme))
                 var r = 0
                 while r < n {
                     let m = min(rowsPerChunk, n - r)
