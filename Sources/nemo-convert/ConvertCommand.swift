@@ -53,6 +53,12 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "GPTQ damping, a fraction of the Hessian's mean diagonal.")
     var damp = 0.01
 
+    @Flag(inversion: .prefixedNo, help: "GPTQ act-order: quantize input columns by decreasing activation energy.")
+    var actOrder = true
+
+    @Flag(inversion: .prefixedNo, help: "GPTQ: fold activation-aware (AWQ) scales into the norms first (measured worse on the fixtures).")
+    var foldScales = false
+
     @Option(help: ArgumentHelp("Save the collected calibration statistics (mergeable; reuse with --stats).", valueName: "file"))
     var saveStats: String?
 
@@ -140,6 +146,8 @@ struct ConvertCommand: ParsableCommand {
         options.method = method.flatMap(CalibrationMethod.init(rawValue:)) ?? .gptq
         options.sequential = sequential
         options.damping = damp
+        options.actOrder = actOrder
+        options.foldScales = foldScales
         let source: CalibratedConverter.Source
         if let text = calib {
             let input = try ModelInput(path: model)

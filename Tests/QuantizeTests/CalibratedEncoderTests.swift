@@ -156,3 +156,26 @@ final class CalibratedEncoderTests: XCTestCase {
         XCTAssertTrue(f.upper.allSatisfy { $0.isFinite })
     }
 }
+
+extension CalibratedEncoderTests {
+    func testActOrderGPTQAlsoCutsOutputErrorAndKeepsLayouts() throws {
+        let n = 512
+        let x = inputs(n, seed: 11)
+        let h = gram(x, n: n)
+        let f = try HessianFactor(gram: h, cols: cols, damping: 0.01, actOrder: true)
+        XCTAssertEqual(f.order.map { Set($0) }, Set(0..<cols))
+        let w = randomMatrix(rows: rows, cols: cols, seed: 12)
+        for s in schemes {
+            let a = encodeDecode(w, scheme: s, encoder: GPTQEncoder(factor: f, blockSize: 16))
+            XCTAssertTrue(a.values.allSatisfy(\.isFinite))
+            XCTAssertLessThan(outputError(w, a.values, h), 0.6 * outputError(w, encodeDecode(w, scheme: s, encoder: nil).values, h), "\(s)")
+        }
+        // With a unit Hessian nothing is compensated, so act-order with static groups is round to nearest.
+        var unit = [Float](repeating: 0, count: cols * cols)
+        for i in 0..<cols { unit[i * cols + i] = Float(1 + i % 3) }
+        let fu = try HessianFactor(gram: unit, cols: cols, actOrder: true)
+        for s in schemes {
+            XCTAssertEqual(encodeDecode(w, scheme: s, encoder: nil).codes, encodeDecode(w, scheme: s, encoder: GPTQEncoder(factor: fu)).codes, "\(s)")
+        }
+    }
+}

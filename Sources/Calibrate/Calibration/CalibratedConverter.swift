@@ -50,14 +50,21 @@ public final class CalibratedConverter {
         let all = CalibrationStats()
         var tokens = 0
 
+        let base = CheckpointWeights(map: map)
         func write(_ group: [(BoundTensor, TensorPlan)], stats: CalibrationStats, written: WrittenWeights?) throws {
+            let folding = options.method == .awq || (options.method == .gptq && options.foldScales)
+            let folded = folding ? try activationScales(group, stats: stats, base: base) : [:]
             for (t, plan) in group {
-                let (encoder, attrs) = try encoder(for: t, plan: plan, stats: stats, extraDamping: &extraDamping)
+                var (encoder, attrs) = try encoder(for: t, plan: plan, stats: stats, extraDamping: &extraDamping)
+                if let s = folded[t.name] {
+                    encoder = ColumnScaledEncoder(scale: s.scale, inner: encoder)
+                    attrs["awq_alpha"] = .number(Double(s.alpha))
+                }
                 // GPTQ calls sgemm inside the converter's row threads: keep OpenBLAS single-threaded there.
                 Linear.setThreads(1)
                 defer { Linear.setThreads(Threads.count) }
                 entries.append(try converter.writeTensor(t, plan, to: writer, encoder: encoder, attributes: attrs))
-                try written?.record(t, plan: plan)
+                try written?.record(t, plan: plan, rewritten: encoder != nil)
             }
         }
 
@@ -78,7 +85,6 @@ public final class CalibratedConverter {
                 tokens = loaded.tokens
             case let .text(ids, windows, ctx):
                 tokens = windows * ctx
-                let base = CheckpointWeights(map: map)
                 let written = WrittenWeights(base: base, writer: writer)
                 let model = HybridModel(weights: options.sequential ? written : base)
                 let collector = StatsCollector(experts: config.moe?.experts ?? 0, grams: options.method.needsGram,
@@ -164,14 +170,80 @@ public final class CalibratedConverter {
         switch options.method {
         case .rtn:
             return (nil, attrs)
-        case .mse, .awq:
+        case .mse:
             return (ClipSearchEncoder(importance: s.meanSquares), attrs)
+        case .awq:
+            // Inputs of a scaled weight are x_j / s_j; the driver wraps this in the column scaling.
+            let scale = awqInputScale[t.name]
+            let imp = scale.map { sc in zip(s.meanSquares, sc).map { $0 / ($1 * $1) } } ?? s.meanSquares
+            return (ClipSearchEncoder(importance: imp), attrs)
         case .gptq:
-            guard let g = s.gramMatrix else { return (ClipSearchEncoder(importance: s.meanSquares), attrs) }
-            let f = try g.withUnsafeBufferPointer { try HessianFactor(gram: $0.baseAddress!, cols: s.width, damping: options.damping) }
+            guard var g = s.gramMatrix else { return (ClipSearchEncoder(importance: s.meanSquares), attrs) }
+            let n = s.width
+            if let sc = awqInputScale[t.name] {
+                // The scaled weight reads x_j / s_j: H' = diag(1/s) H diag(1/s).
+                for i in 0..<n { for j in 0..<n { g[i * n + j] /= sc[i] * sc[j] } }
+            }
+            let diag = (0..<n).map { g[$0 * n + $0] }
+            let f = try g.withUnsafeBufferPointer { try HessianFactor(gram: $0.baseAddress!, cols: n, damping: options.damping, actOrder: options.actOrder) }
             if f.damping > options.damping { extraDamping[t.name] = f.damping }
-            return (GPTQEncoder(factor: f, blockSize: options.blockSize), attrs)
+            return (GPTQEncoder(factor: f, blockSize: options.blockSize, importance: diag), attrs)
         }
+    }
+
+    /// Column scales chosen for the current layer's consumers (for their clipping-search weights).
+    private var awqInputScale: [String: [Float]] = [:]
+
+    /// Which weights read the output of which norm, per layer kind: the groups where scaling the
+    /// norm weight by 1/s and the readers' columns by s is exact. Attention o_proj (GQA heads
+    /// share v rows) and the down projections are not in this list.
+    static func foldingGroups(_ kind: LayerKind) -> [(producer: TensorRole, consumers: [TensorRole])] {
+        switch kind {
+        case .mamba: return [(.layerNorm, [.mambaInProj]), (.mambaNorm, [.mambaOutProj])]
+        case .attention: return [(.layerNorm, [.attnQ, .attnK, .attnV])]
+        case .mlp: return [(.layerNorm, [.mlpUp])]
+        case .moe: return [(.layerNorm, [.routerWeight, .sharedUp, .latentIn, .expertUp])]
+        }
+    }
+
+    /// AWQ for one layer: tensor name → (column scale, α). The producer gets 1/s, its readers s.
+    private func activationScales(_ group: [(BoundTensor, TensorPlan)], stats: CalibrationStats,
+                                  base: CheckpointWeights) throws -> [String: (scale: [Float], alpha: Float)] {
+        awqInputScale = [:]
+        guard let l = group.first?.0.layer else { return [:] }
+        var out: [String: (scale: [Float], alpha: Float)] = [:]
+        for fg in Self.foldingGroups(config.layers[l]) {
+            guard let producer = group.first(where: { $0.0.role == fg.producer }) else { continue }
+            var readers = group.filter { fg.consumers.contains($0.0.role) }
+            // Experts read the latent projection's output, not the norm's, when there is one.
+            if config.moe?.latentSize != nil { readers.removeAll { $0.0.role == .expertUp } }
+            let cols = readers.first?.1.cols ?? 0
+            guard cols > 0, readers.allSatisfy({ $0.1.cols == cols }), producer.0.view.elementCount == cols,
+                  readers.contains(where: { $0.1.isQuantized }) else { continue }
+            // Every reader sees the same rows; take the input statistics from any that has them.
+            guard let input = readers.lazy.compactMap({ stats.combined($0.0.role, layer: l, expert: $0.0.expert) }).first(where: { $0.rows > 0 }),
+                  input.width == cols else { continue }
+            var buffers: [FloatBuffer] = []
+            var consumers: [ActivationAwareScaling.Consumer] = []
+            for (t, plan) in readers where plan.isQuantized {
+                let b = FloatBuffer(count: plan.rows * cols)
+                try base.load(t.role, layer: t.layer, expert: t.expert, into: b.pointer)
+                buffers.append(b)
+                for seg in plan.segments where seg.scheme.payloadBits < 16 {
+                    consumers.append(.init(weights: b.pointer + seg.rows.lowerBound * cols, rows: seg.rows.count, scheme: seg.scheme))
+                }
+            }
+            let (s, alpha) = withExtendedLifetime(buffers) {
+                ActivationAwareScaling.search(consumers: consumers, cols: cols, meanSquares: input.meanSquares)
+            }
+            if alpha == 0 { continue }
+            out[producer.0.name] = (s.map { 1 / $0 }, alpha)
+            for (t, _) in readers {
+                out[t.name] = (s, alpha)
+                awqInputScale[t.name] = s
+            }
+        }
+        return out
     }
 
     private func rareExperts(_ s: CalibrationStats, tokens: Int) -> [CalibrationReport.RareExpert] {

@@ -23,6 +23,11 @@ public struct CalibrationOptions: Sendable {
     /// GPTQ damping, as a fraction of the Hessian's mean diagonal.
     public var damping = 0.01
     public var blockSize = 128
+    /// GPTQ on activation-aware-scaled weights (AWQ's folding first, then GPTQ on W·diag(s) with
+    /// the correspondingly scaled Hessian).
+    public var foldScales = false
+    /// GPTQ act-order: quantize columns by decreasing Hessian diagonal (with static group scales).
+    public var actOrder = true
     /// Run every token through every routed expert as well while collecting.
     public var feedEveryExpert = true
     /// Experts that real routing gives less than this fraction of a uniform share are reported.

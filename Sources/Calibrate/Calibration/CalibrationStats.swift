@@ -48,17 +48,20 @@ public final class CalibrationStats {
 
     public func setRouting(layer: Int, counts: [Int]) { routingCounts[layer] = counts }
 
-    /// The statistics a weight is quantized with: real-path rows plus, for routed experts, the
-    /// every-expert rows — so routed tokens count twice and every expert has data.
+    /// The statistics a weight is quantized with. For routed experts, the every-expert rows are
+    /// added with a weight that makes them worth the larger of a tenth of the real rows and twice
+    /// the input width (enough for a well-conditioned Hessian): real routing decides what an
+    /// expert is tuned for, the fed rows only keep rarely-picked experts from having no data.
     public func combined(_ role: TensorRole, layer: Int?, expert: Int?) -> LinearStats? {
         let real = linears[StatsKey(role, layer: layer, expert: expert)]
         var fed: LinearStats?
         if role == .expertUp { fed = linears[StatsKey(.expertUp, layer: layer, expert: nil, fed: true)] }
         if role == .expertDown { fed = linears[StatsKey(.expertDown, layer: layer, expert: expert, fed: true)] }
-        guard let f = fed else { return real }
-        guard let r = real else { return f }
-        let c = r.copy()
-        c.merge(f)
+        guard let f = fed, f.rows > 0 else { return real }
+        let realRows = real?.rows ?? 0
+        let worth = min(Double(f.rows), max(0.1 * Double(realRows), 2 * Double(f.width)))
+        let c = real?.copy() ?? LinearStats(width: f.width, gram: f.gram != nil)
+        c.merge(f, weight: worth / Double(f.rows))
         return c
     }
 

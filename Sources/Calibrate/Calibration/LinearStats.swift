@@ -73,6 +73,20 @@ public final class LinearStats {
         }
     }
 
+    /// Adds `weight` × another run's sums (rows count as `weight` rows each).
+    public func merge(_ o: LinearStats, weight: Double) {
+        precondition(o.width == width)
+        if weight == 1 { merge(o); return }
+        rows += Int((Double(o.rows) * weight).rounded())
+        for j in 0..<width { sumSquares[j] += o.sumSquares[j] * weight; absMax[j] = max(absMax[j], o.absMax[j]) }
+        if let og = o.gram, gram != nil {
+            let w = Float(weight)
+            for i in 0..<(width * width) { gram![i] += og[i] * w }
+        } else {
+            gram = nil
+        }
+    }
+
     public func copy() -> LinearStats {
         LinearStats(width: width, rows: rows, sumSquares: sumSquares, absMax: absMax, gram: gram)
     }

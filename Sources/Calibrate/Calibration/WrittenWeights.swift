@@ -17,10 +17,10 @@ final class WrittenWeights: WeightProvider, @unchecked Sendable {
         self.writer = writer
     }
 
-    /// Serve this tensor from the file from now on (only quantized ones: high-precision tensors
-    /// stored in their source dtype are identical to the source, and may be compressed).
-    func record(_ t: BoundTensor, plan: TensorPlan) throws {
-        guard plan.isQuantized, let p = writer.tensor(t.name) else { return }
+    /// Serve this tensor from the file from now on: quantized ones, and any an encoder rewrote
+    /// (whose sections are then raw). Untouched high-precision tensors are identical to the source.
+    func record(_ t: BoundTensor, plan: TensorPlan, rewritten: Bool) throws {
+        guard plan.isQuantized || rewritten, let p = writer.tensor(t.name) else { return }
         written[Key(role: t.role, layer: t.layer ?? -1, expert: t.expert ?? -1)] = (p, plan)
     }
 

@@ -8,11 +8,11 @@ public struct ClipSearchEncoder: SegmentEncoder {
     /// Fractions of the absmax range tried; 1 keeps round-to-nearest's scale.
     public let clips: [Float]
 
-    public init(importance: [Float], clips: [Float] = stride(from: 1.0, through: 0.5, by: -0.025).map { Float($0) }) {
+    public init(importance: [Float], clips: [Float]? = nil) {
         let mean = importance.reduce(0, +) / Float(max(1, importance.count))
         let floor = max(mean * 1e-4, Float.leastNormalMagnitude)
         self.importance = importance.map { max($0.isFinite ? $0 : 0, floor) }
-        self.clips = clips
+        self.clips = clips ?? GridQuantizer.defaultClips
     }
 
     public func encode(_ w: UnsafeMutablePointer<Float>, rows n: Int, cols: Int, segment: TensorPlan.Segment, firstRow: Int,
@@ -35,13 +35,7 @@ public struct ClipSearchEncoder: SegmentEncoder {
                 q.clearRow(r, codes: codes)
                 for gi in 0..<groups {
                     let j0 = gi * g, j1 = min(cols, j0 + g)
-                    var best = q.parameters(row + j0, j1 - j0)
-                    var bestErr = error(q, row, j0, j1, best, imp)
-                    for c in clips where c < 1 {
-                        let p = q.parameters(row + j0, j1 - j0, clip: c)
-                        let e = error(q, row, j0, j1, p, imp)
-                        if e < bestErr { bestErr = e; best = p }
-                    }
+                    let best = q.searchParameters(row + j0, j1 - j0, importance: imp + j0, clips: clips)
                     scales![r * groups + gi] = best.scale
                     if let z = zeroPoints, case .int4(_, false) = segment.scheme { z[r * groups + gi] = UInt8(truncatingIfNeeded: best.zero) }
                     for j in j0..<j1 {
@@ -50,16 +44,5 @@ public struct ClipSearchEncoder: SegmentEncoder {
                 }
             }
         }
-    }
-
-    @inline(__always)
-    private func error(_ q: GridQuantizer, _ row: UnsafePointer<Float>, _ j0: Int, _ j1: Int,
-                       _ p: (scale: Float, zero: Int32), _ imp: UnsafePointer<Float>) -> Float {
-        var e: Float = 0
-        for j in j0..<j1 {
-            let d = row[j] - q.quantize(row[j], scale: p.scale, zero: p.zero).1
-            e += imp[j] * d * d
-        }
-        return e
     }
 }

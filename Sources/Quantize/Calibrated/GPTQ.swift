@@ -9,15 +9,20 @@ import COpenBLAS
 /// go in blocks: within a block errors are applied column by column, and to the rest of the row
 /// once per block through sgemm ("lazy batch" updates). INT4 group scales are chosen when the
 /// sweep reaches a group's first column, from the already-corrected weights, as in the paper's
-/// grouped variant; INT8 and FP8-per-channel row scales, and fp8-tensor block scales, are fixed up
-/// front from the original weights.
+/// grouped variant — or, with act-order (`HessianFactor.order`), all up front from the original
+/// weights ("static groups"), since the permuted sweep visits a group's columns out of order.
+/// INT8 and FP8-per-channel row scales, and fp8-tensor block scales, are always fixed up front.
 public struct GPTQEncoder: SegmentEncoder {
     public let factor: HessianFactor
     public let blockSize: Int
+    /// Per-input-column weights (the Hessian's diagonal, original order) for choosing scales by
+    /// clipping search; nil keeps absmax scales.
+    public let importance: [Float]?
 
-    public init(factor: HessianFactor, blockSize: Int = 128) {
+    public init(factor: HessianFactor, blockSize: Int = 128, importance: [Float]? = nil) {
         self.factor = factor
         self.blockSize = max(1, blockSize)
+        self.importance = importance
     }
 
     public func encode(_ w: UnsafeMutablePointer<Float>, rows m: Int, cols n: Int, segment: TensorPlan.Segment, firstRow: Int,
@@ -47,11 +52,32 @@ public struct GPTQEncoder: SegmentEncoder {
                 let bs = blockScales!
                 rowScale[r] = bs[min(bs.count - 1, (firstRow + r) / max(1, block))]
             case .int8Channel, .fp8Channel:
-                rowScale[r] = q.parameters(w + r * n, n).scale
+                rowScale[r] = params(q, w + r * n, 0, n).scale
                 scales![r] = rowScale[r]
             default: break
             }
         }
+
+        // Act-order sweeps a permuted copy; codes still go to the original columns.
+        let perm = factor.order
+        var permuted: UnsafeMutablePointer<Float>?
+        if let p = perm {
+            if isGrouped {
+                for r in 0..<m {
+                    for gi in 0..<groups {
+                        let j0 = gi * g, len = min(g, n - j0)
+                        let prm = params(q, w + r * n + j0, j0, len)
+                        scales![r * groups + gi] = prm.scale
+                        if asym { zeroPoints![r * groups + gi] = UInt8(truncatingIfNeeded: prm.zero) }
+                    }
+                }
+            }
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+            for r in 0..<m { for k in 0..<n { buf[r * n + k] = w[r * n + p[k]] } }
+            permuted = buf
+        }
+        defer { permuted?.deallocate() }
+        let W = permuted ?? w
 
         let B = blockSize
         let err = UnsafeMutablePointer<Float>.allocate(capacity: m * B)
@@ -62,11 +88,12 @@ public struct GPTQEncoder: SegmentEncoder {
             while i1 < n {
                 let i2 = min(n, i1 + B), bw = i2 - i1
                 for i in i1..<i2 {
-                    let gi = i / g
-                    if isGrouped && i % g == 0 {
+                    let col = perm?[i] ?? i
+                    let gi = col / g
+                    if isGrouped && perm == nil && i % g == 0 {
                         let len = min(g, n - i)
                         for r in 0..<m {
-                            let p = q.parameters(w + r * n + i, len)
+                            let p = params(q, W + r * n + i, i, len)
                             gScale[r] = p.scale; gZero[r] = p.zero
                             scales![r * groups + gi] = p.scale
                             if asym { zeroPoints![r * groups + gi] = UInt8(truncatingIfNeeded: p.zero) }
@@ -75,10 +102,13 @@ public struct GPTQEncoder: SegmentEncoder {
                     let d = U[i * n + i]
                     let urow = U + i * n
                     for r in 0..<m {
-                        let row = w + r * n
-                        let s = isGrouped ? gScale[r] : rowScale[r]
-                        let (code, value) = q.quantize(row[i], scale: s, zero: isGrouped ? gZero[r] : 0)
-                        q.store(code, row: r, col: i, codes: codes)
+                        let row = W + r * n
+                        let s: Float, z: Int32
+                        if !isGrouped { s = rowScale[r]; z = 0 }
+                        else if perm == nil { s = gScale[r]; z = gZero[r] }
+                        else { s = scales![r * groups + gi]; z = asym ? Int32(zeroPoints![r * groups + gi]) : 0 }
+                        let (code, value) = q.quantize(row[i], scale: s, zero: z)
+                        q.store(code, row: r, col: col, codes: codes)
                         let e = (row[i] - value) / d
                         err[r * B + (i - i1)] = e
                         if i + 1 < i2 {
@@ -89,10 +119,17 @@ public struct GPTQEncoder: SegmentEncoder {
                 if i2 < n {
                     // W[:, i2:] -= Err[:, 0..<bw] · U[i1..<i2, i2:]
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n - i2), Int32(bw),
-                                -1, err, Int32(B), U + i1 * n + i2, Int32(n), 1, w + i2, Int32(n))
+                                -1, err, Int32(B), U + i1 * n + i2, Int32(n), 1, W + i2, Int32(n))
                 }
                 i1 = i2
             }
         }
+    }
+
+    /// Scale (and zero point) of weights w[0..<len], which sit at original columns j0..<j0+len.
+    @inline(__always)
+    private func params(_ q: GridQuantizer, _ w: UnsafePointer<Float>, _ j0: Int, _ len: Int) -> (scale: Float, zero: Int32) {
+        guard let imp = importance else { return q.parameters(w, len) }
+        return imp.withUnsafeBufferPointer { q.searchParameters(w, len, importance: $0.baseAddress! + j0, clips: GridQuantizer.defaultClips) }
     }
 }

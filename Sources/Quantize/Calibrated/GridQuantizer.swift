@@ -24,6 +24,32 @@ struct GridQuantizer {
         }
     }
 
+    /// The parameters among `clips` (fractions of the full range) with the least importance-weighted
+    /// squared error over the run; 1 is always tried, so the result is never worse than absmax.
+    func searchParameters(_ w: UnsafePointer<Float>, _ n: Int, importance imp: UnsafePointer<Float>,
+                          clips: [Float]) -> (scale: Float, zero: Int32) {
+        var best = parameters(w, n)
+        var bestErr = weightedError(w, n, best, imp)
+        for c in clips where c < 1 {
+            let p = parameters(w, n, clip: c)
+            let e = weightedError(w, n, p, imp)
+            if e < bestErr { bestErr = e; best = p }
+        }
+        return best
+    }
+
+    @inline(__always)
+    func weightedError(_ w: UnsafePointer<Float>, _ n: Int, _ p: (scale: Float, zero: Int32), _ imp: UnsafePointer<Float>) -> Float {
+        var e: Float = 0
+        for j in 0..<n {
+            let d = w[j] - quantize(w[j], scale: p.scale, zero: p.zero).1
+            e += imp[j] * d * d
+        }
+        return e
+    }
+
+    static let defaultClips: [Float] = stride(from: 1.0, through: 0.5, by: -0.025).map { Float($0) }
+
     /// (code, the value it decodes to).
     @inline(__always)
     func quantize(_ w: Float, scale s: Float, zero: Int32) -> (UInt8, Float) {

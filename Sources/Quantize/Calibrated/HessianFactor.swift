@@ -11,6 +11,10 @@ public struct HessianFactor: Sendable {
     public let upper: [Float]
     /// Damping actually used, as a fraction of the mean diagonal.
     public let damping: Double
+    /// Act-order: the sweep's k-th column is original column `order[k]` (largest Hessian diagonal
+    /// first, so the loudest inputs are quantized while the most columns remain to absorb their
+    /// error). `upper` is then the factor of the permuted Hessian. nil = natural order.
+    public let order: [Int]?
 
     public enum Failure: Error, CustomStringConvertible {
         case notPositiveDefinite(cols: Int)
@@ -22,7 +26,14 @@ public struct HessianFactor: Sendable {
     }
 
     /// `gram`: XᵀX summed over calibration rows, row-major [cols, cols], symmetric (both triangles).
-    public init(gram: UnsafePointer<Float>, cols n: Int, damping: Double = 0.01) throws {
+    public init(gram: UnsafePointer<Float>, cols n: Int, damping: Double = 0.01, actOrder: Bool = false) throws {
+        var perm: [Int]?
+        if actOrder {
+            perm = (0..<n).sorted { a, b in
+                let da = gram[a * n + a], db = gram[b * n + b]
+                return da != db ? da > db : a < b
+            }
+        }
         var h = [Double](repeating: 0, count: n * n)
         var meanDiag = 0.0
         for i in 0..<n { meanDiag += Double(gram[i * n + i]) }
@@ -30,7 +41,11 @@ public struct HessianFactor: Sendable {
         if !(meanDiag > 0) || !meanDiag.isFinite { meanDiag = 1 }
         var damp = damping
         for _ in 0..<6 {
-            for i in 0..<(n * n) { h[i] = Double(gram[i]) }
+            if let p = perm {
+                for i in 0..<n { for j in 0..<n { h[i * n + j] = Double(gram[p[i] * n + p[j]]) } }
+            } else {
+                for i in 0..<(n * n) { h[i] = Double(gram[i]) }
+            }
             for i in 0..<n {
                 // A channel calibration never saw has no curvature: give it a unit one so its
                 // weights round to nearest and the factorisation stays defined.
@@ -41,6 +56,7 @@ public struct HessianFactor: Sendable {
                 self.cols = n
                 self.upper = u
                 self.damping = damp
+                self.order = perm
                 return
             }
             damp *= 10
