@@ -3,8 +3,8 @@ import Foundation
 /// Per-token comparison of two next-token distributions given as logits: the KL divergence of
 /// the second from the first, and whether both put their highest logit on the same token.
 public enum LogitComparison {
-    /// KL(P ‖ Q) in nats, with P = softmax(p) and Q = softmax(q) over `n` logits. `work` holds `n`
-    /// floats of scratch.
+    /// KL(P ‖ Q) in nats, with P = softmax(p) and Q = softmax(q) over `n` logits. `work` holds
+    /// 2·`n` floats of scratch.
     ///
     /// Written as KL = log Σᵢ Pᵢ·exp(dᵢ − μ), with d = q − p and μ = Σᵢ Pᵢ dᵢ, and evaluated as
     /// log1p(Σᵢ Pᵢ·expm1(dᵢ − μ)). The textbook Σ P (log P − log Q) subtracts two log-sum-exps of
@@ -16,23 +16,36 @@ public enum LogitComparison {
         guard n > 0 else { return 0 }
         var m = -Float.infinity
         for i in 0..<n where p[i] > m { m = p[i] }
-        // Unnormalized P and its sum; the normalization divides out below, so Float rounding of
-        // the max-shifted exponentials only scales every weight alike.
-        var z = 0.0, dot = 0.0
-        for i in 0..<n {
-            let e = Foundation.exp(p[i] - m)
-            w[i] = e
-            z += Double(e)
-            dot += Double(e) * Double(q[i] - p[i])
+        // Unnormalized P; the normalization divides out below, so Float rounding of the
+        // max-shifted exponentials only perturbs P itself, consistently in μ and in the sum.
+        // The libm calls get loops of their own: sums carried across a call spill to the stack
+        // (measured: 15 → 11.5 ns per element).
+        for i in 0..<n { w[i] = Foundation.exp(p[i] - m) }
+        var z0 = 0.0, z1 = 0.0, d0 = 0.0, d1 = 0.0
+        var i = 0
+        while i + 2 <= n {
+            let a = Double(w[i]), b = Double(w[i + 1])
+            z0 += a; z1 += b
+            d0 += a * Double(q[i] - p[i]); d1 += b * Double(q[i + 1] - p[i + 1])
+            i += 2
         }
-        let mu = dot / z
-        var s = 0.0
-        for i in 0..<n where w[i] > 0 {
-            // expm1 in Float: its relative error (1e-7) applies to terms that are already small.
-            s += Double(w[i]) * Double(Foundation.expm1(Float(Double(q[i] - p[i]) - mu)))
+        if i < n { z0 += Double(w[i]); d0 += Double(w[i]) * Double(q[i] - p[i]) }
+        let z = z0 + z1, mu = (d0 + d1) / z
+        // expm1 in Float: its relative error (1e-7) applies to terms that are already small.
+        let x = w + n
+        for i in 0..<n { x[i] = Float(Double(q[i] - p[i]) - mu) }
+        for i in 0..<n { x[i] = Foundation.expm1(x[i]) }
+        // A token whose P underflowed to 0 adds nothing, even where expm1 overflowed (0·∞ = NaN).
+        @inline(__always) func term(_ i: Int) -> Double { w[i] > 0 ? Double(w[i]) * Double(x[i]) : 0 }
+        var s0 = 0.0, s1 = 0.0
+        i = 0
+        while i + 2 <= n {
+            s0 += term(i); s1 += term(i + 1)
+            i += 2
         }
+        if i < n { s0 += term(i) }
         // Rounding can leave a tiny negative sum for near-identical distributions; KL is ≥ 0.
-        return max(0, Foundation.log1p(s / z))
+        return max(0, Foundation.log1p((s0 + s1) / z))
     }
 
     /// Index of the largest logit; the lowest index wins a tie (as torch.argmax does).

@@ -34,7 +34,7 @@ public enum Verification {
         var kl: [Double] = []
         kl.reserveCapacity(windows.tokensScored)
         let xo = FloatBuffer(count: 0), xq = FloatBuffer(count: 0)
-        let lo = FloatBuffer(count: T * V), lq = FloatBuffer(count: T * V), work = FloatBuffer(count: V)
+        let lo = FloatBuffer(count: T * V), lq = FloatBuffer(count: T * V), work = FloatBuffer(count: 2 * V)
 
         let batches = windows.batches(of: batchSize)
         for (bi, range) in batches.enumerated() {

@@ -5,7 +5,7 @@ import Foundation
 /// The per-token metrics on logit vectors small enough to work out by hand.
 final class LogitComparisonTests: XCTestCase {
     func kl(_ p: [Float], _ q: [Float]) -> Double {
-        var w = [Float](repeating: 0, count: p.count)
+        var w = [Float](repeating: 0, count: 2 * p.count)
         return p.withUnsafeBufferPointer { pp in
             q.withUnsafeBufferPointer { qq in
                 w.withUnsafeMutableBufferPointer { LogitComparison.klDivergence(pp.baseAddress!, qq.baseAddress!, count: p.count, work: $0.baseAddress!) }
