@@ -95,19 +95,20 @@ struct BenchForward: ParsableCommand {
         }
         print("cblas_sgemm, GFLOP/s:")
         for f in r.sgemm {
-            print("  \(pad("\(f.shape.label) \(f.shape.m)×\(f.shape.n)×\(f.shape.k)\(f.shape.transB ? " (Bᵀ)" : "")", 36)) \(f.threads) thread(s)  \(fmt1(f.gflops))")
+            print("  \(pad("\(f.shape.label) \(f.shape.m)×\(f.shape.n)×\(f.shape.k)\(f.shape.transB ? " (Bᵀ)" : "")", 44)) \(f.threads) thread(s)  \(fmt1(f.gflops))  (\(fmt1(f.cpuGFLOPS)) per CPU-second)")
         }
         for run in r.runs {
-            let peak = r.peak(threads: run.threads)
+            let peak = r.peak(threads: run.threads), cpuPeak = r.cpuPeak(threads: run.threads)
             print("""
 
             \(run.model) \(run.pattern), \(run.threads) thread(s), \(run.batch.windows) × \(run.batch.length) = \(run.batch.rows) tokens
               prefill      \(fmt1(run.tokensPerSecond)) tokens/s (\(fmt3(run.seconds)) s; passes \(run.allSeconds.map(fmt3).joined(separator: ", ")); CPU busy \(pct(run.cpuUtilization)) of \(run.threads) thread(s))
               weight loads \(fmt3(run.loadSeconds)) s; without them \(fmt1(run.computeTokensPerSecond)) tokens/s
               matmul       \(fmt1(run.flops / 1e9)) GFLOP: \(fmt1(run.gflops)) GFLOP/s overall, \(fmt1(run.computeGFLOPS)) without loads = \(pct(run.computeGFLOPS / peak)) of sgemm peak \(fmt1(peak))
+              per CPU-s    \(fmt1(run.computeCPUGFLOPS)) GFLOP/s without loads = \(pct(run.computeCPUGFLOPS / cpuPeak)) of sgemm's \(fmt1(cpuPeak))
             """)
             for k in run.kinds {
-                print("  \(pad(k.kind.name, 10)) \(k.layers) layer(s)  \(fmt3(k.seconds)) s (loads \(fmt3(k.loadSeconds)) s)  \(fmt1(k.flops / 1e9)) GFLOP  \(fmt1(k.computeGFLOPS)) GFLOP/s")
+                print("  \(pad(k.kind.name, 10)) \(k.layers) layer(s)  \(fmt3(k.seconds)) s (loads \(fmt3(k.loadSeconds)) s)  \(fmt1(k.flops / 1e9)) GFLOP  \(fmt1(k.computeGFLOPS)) GFLOP/s  (\(fmt1(k.computeCPUGFLOPS)) per CPU-s)")
             }
             print("  \(pad("other", 10)) embed + final norm \(fmt3(run.otherSeconds)) s")
         }

@@ -46,7 +46,11 @@ public enum ForwardBenchmark {
         /// Of `seconds`, the time inside the weight provider.
         public var loadSeconds: Double
         public var flops: Double
+        /// Process CPU time, and the calling thread's CPU time inside the weight provider.
+        public var cpuSeconds: Double
+        public var loadCPUSeconds: Double
         public var computeGFLOPS: Double { flops / max(1e-12, seconds - loadSeconds) / 1e9 }
+        public var computeCPUGFLOPS: Double { flops / max(1e-12, cpuSeconds - loadCPUSeconds) / 1e9 }
     }
 
     /// One timed pass (the median of the repeats).
@@ -65,7 +69,11 @@ public enum ForwardBenchmark {
         /// User + system CPU time of the process during the pass. On this shared VM, well under
         /// threads × seconds means other processes held the cores: the wall-clock figures are low.
         public var cpuSeconds: Double
+        public var loadCPUSeconds: Double
         public var cpuUtilization: Double { cpuSeconds / (Double(threads) * seconds) }
+        /// FLOPs per CPU-second outside the weight provider. At one thread this is what an idle
+        /// machine would show as wall-clock GFLOP/s, whatever else shares the cores.
+        public var computeCPUGFLOPS: Double { flops / (cpuSeconds - loadCPUSeconds) / 1e9 }
 
         public var tokensPerSecond: Double { Double(batch.rows) / seconds }
         public var computeSeconds: Double { seconds - loadSeconds }
@@ -83,11 +91,17 @@ public enum ForwardBenchmark {
             sgemm.filter { $0.threads == threads }.map(\.gflops).max() ?? .nan
         }
 
+        /// The best sgemm rate per CPU-second measured at `threads`.
+        public func cpuPeak(threads: Int) -> Double {
+            sgemm.filter { $0.threads == threads }.map(\.cpuGFLOPS).max() ?? .nan
+        }
+
         public var json: JSONValue {
             var sg: [JSONValue] = []
             for f in sgemm {
                 sg.append(["label": .string(f.shape.label), "m": .int(f.shape.m), "n": .int(f.shape.n), "k": .int(f.shape.k),
-                           "trans_b": .bool(f.shape.transB), "threads": .int(f.threads), "gflops": .number(r2(f.gflops))])
+                           "trans_b": .bool(f.shape.transB), "threads": .int(f.threads), "gflops": .number(r2(f.gflops)),
+                           "cpu_gflops": .number(r2(f.cpuGFLOPS))])
             }
             var rs: [JSONValue] = []
             for r in runs {
@@ -96,9 +110,11 @@ public enum ForwardBenchmark {
                     kinds[k.kind.name] = [
                         "layers": .int(k.layers), "seconds": .number(r4(k.seconds)), "load_seconds": .number(r4(k.loadSeconds)),
                         "gflop": .number(r2(k.flops / 1e9)), "compute_gflops": .number(r2(k.computeGFLOPS)),
+                        "cpu_seconds": .number(r4(k.cpuSeconds)), "load_cpu_seconds": .number(r4(k.loadCPUSeconds)),
+                        "compute_cpu_gflops": .number(r2(k.computeCPUGFLOPS)),
                     ]
                 }
-                let peak = peak(threads: r.threads)
+                let peak = peak(threads: r.threads), cpuPeak = cpuPeak(threads: r.threads)
                 rs.append([
                     "model": .string(r.model), "pattern": .string(r.pattern), "threads": .int(r.threads),
                     "windows": .int(r.batch.windows), "ctx": .int(r.batch.length), "tokens": .int(r.batch.rows),
@@ -113,6 +129,10 @@ public enum ForwardBenchmark {
                     "sgemm_peak_gflops": .number(r2(peak)),
                     "fraction_of_peak": .number(r4(r.gflops / peak)),
                     "compute_fraction_of_peak": .number(r4(r.computeGFLOPS / peak)),
+                    "load_cpu_seconds": .number(r4(r.loadCPUSeconds)),
+                    "compute_cpu_gflops": .number(r2(r.computeCPUGFLOPS)),
+                    "sgemm_peak_cpu_gflops": .number(r2(cpuPeak)),
+                    "compute_cpu_fraction_of_peak": .number(r4(r.computeCPUGFLOPS / cpuPeak)),
                     "kinds": .object(kinds),
                 ])
             }
@@ -198,16 +218,20 @@ public enum ForwardBenchmark {
         let model = m.model, cfg = model.config
         let x = FloatBuffer(count: batch.rows * cfg.hiddenSize)
         var kinds: [LayerKind: KindFigures] = [:]
-        let start = BenchClock.now(), load0 = m.timed.seconds, cpu0 = BenchClock.cpu()
+        let start = BenchClock.now(), load0 = m.timed.seconds, cpu0 = BenchClock.cpu(), loadCPU0 = m.timed.cpuSeconds
         FlopCounter.reset()
         try model.embed(m.tokens, batch: batch, into: x)
         var layerSeconds = 0.0
         for l in cfg.layers.indices {
             let t0 = BenchClock.now(), l0 = m.timed.seconds, f0 = FlopCounter.flops
+            let c0 = BenchClock.cpu(), lc0 = m.timed.cpuSeconds
             try model.runLayer(l, x, batch: batch)
             let dt = BenchClock.now() - t0
             layerSeconds += dt
-            var k = kinds[cfg.layers[l]] ?? KindFigures(kind: cfg.layers[l], layers: 0, seconds: 0, loadSeconds: 0, flops: 0)
+            var k = kinds[cfg.layers[l]] ?? KindFigures(kind: cfg.layers[l], layers: 0, seconds: 0, loadSeconds: 0, flops: 0,
+                                                        cpuSeconds: 0, loadCPUSeconds: 0)
+            k.cpuSeconds += BenchClock.cpu() - c0
+            k.loadCPUSeconds += m.timed.cpuSeconds - lc0
             k.layers += 1
             k.seconds += dt
             k.loadSeconds += m.timed.seconds - l0
@@ -219,7 +243,8 @@ public enum ForwardBenchmark {
         let order: [LayerKind] = [.mamba, .attention, .mlp, .moe]
         return Run(model: name, pattern: cfg.pattern, threads: threads, batch: batch, seconds: seconds,
                    loadSeconds: m.timed.seconds - load0, flops: FlopCounter.flops,
-                   kinds: order.compactMap { kinds[$0] }, otherSeconds: seconds - layerSeconds, allSeconds: [seconds], cpuSeconds: cpu)
+                   kinds: order.compactMap { kinds[$0] }, otherSeconds: seconds - layerSeconds, allSeconds: [seconds], cpuSeconds: cpu,
+                   loadCPUSeconds: m.timed.cpuSeconds - loadCPU0)
     }
 
     static func tinyTokens(fixture: String, text: String?, count: Int, vocab: Int) throws -> [Int32] {

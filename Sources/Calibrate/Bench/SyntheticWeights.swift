@@ -127,7 +127,9 @@ public final class TimedWeights: WeightProvider, @unchecked Sendable {
     /// Seconds spent in `load` and `embeddingRows` so far (summed over threads, if a mixer ever
     /// loads from several).
     public var seconds: Double { lock.lock(); defer { lock.unlock() }; return total }
-    private var total: Double = 0
+    /// CPU time of the loading threads in the same calls.
+    public var cpuSeconds: Double { lock.lock(); defer { lock.unlock() }; return totalCPU }
+    private var total: Double = 0, totalCPU: Double = 0
     private let lock = NSLock()
 
     public init(_ base: WeightProvider) { self.base = base }
@@ -137,18 +139,18 @@ public final class TimedWeights: WeightProvider, @unchecked Sendable {
     }
 
     public func load(_ role: TensorRole, layer: Int?, expert: Int?, into out: UnsafeMutablePointer<Float>) throws {
-        let t0 = BenchClock.now()
-        defer { add(BenchClock.now() - t0) }
+        let t0 = BenchClock.now(), c0 = BenchClock.threadCPU()
+        defer { add(BenchClock.now() - t0, BenchClock.threadCPU() - c0) }
         try base.load(role, layer: layer, expert: expert, into: out)
     }
 
     public func embeddingRows(_ ids: UnsafeBufferPointer<Int32>, into out: UnsafeMutablePointer<Float>) throws {
-        let t0 = BenchClock.now()
-        defer { add(BenchClock.now() - t0) }
+        let t0 = BenchClock.now(), c0 = BenchClock.threadCPU()
+        defer { add(BenchClock.now() - t0, BenchClock.threadCPU() - c0) }
         try base.embeddingRows(ids, into: out)
     }
 
-    private func add(_ s: Double) { lock.lock(); total += s; lock.unlock() }
+    private func add(_ s: Double, _ c: Double) { lock.lock(); total += s; totalCPU += c; lock.unlock() }
 }
 
 enum BenchClock {
@@ -159,9 +161,14 @@ enum BenchClock {
     }
 
     /// CPU time of the whole process (every thread), user + system.
-    static func cpu() -> Double {
+    static func cpu() -> Double { clock(CLOCK_PROCESS_CPUTIME_ID) }
+
+    /// CPU time of the calling thread.
+    static func threadCPU() -> Double { clock(CLOCK_THREAD_CPUTIME_ID) }
+
+    private static func clock(_ id: clockid_t) -> Double {
         var ts = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        clock_gettime(id, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }
