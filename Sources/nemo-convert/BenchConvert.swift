@@ -1,9 +1,85 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ArgumentParser
+import Formats
+import Quantize
 
 struct BenchConvert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Conversion throughput on a synthetic checkpoint (in progress).")
+        abstract: "Conversion throughput and peak RSS on a generated Nemotron-3-Nano-shaped BF16 checkpoint.",
+        discussion: """
+        Writes a sharded BF16 checkpoint of about --gb GB with Nemotron-3-Nano-30B-A3B widths and its real \
+        131,072-token vocabulary (pattern MEM*EM*E; the routed experts per MoE layer fill the budget), \
+        measures cold disk reads and memcpy on it, then converts it with each recipe twice — page cache \
+        warm and cold — each time as a child `convert --json` process, and reports input GB/s and peak \
+        RSS. The generated files are deleted afterwards unless --keep is given.
+        """)
 
-    func run() throws { throw ValidationError("'convert' is not implemented yet") }
+    @Option(help: "Work directory (default: a new folder under $TMPDIR or /tmp).")
+    var dir: String?
+
+    @Option(help: "Approximate size of the generated checkpoint in GB (at least 2).")
+    var gb: Double = 4
+
+    @Option(help: "Recipes to convert with, comma-separated.")
+    var recipes = "int4,int8"
+
+    @Option(help: "Threads per conversion.")
+    var threads = 2
+
+    @Flag(help: "Keep the generated checkpoint.")
+    var keep = false
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard gb >= 2 else { throw ValidationError("--gb must be at least 2 (embedding and lm_head alone are 1.4 GB)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        let tmp = ProcessInfoLite.environment("TMPDIR") ?? "/tmp"
+        let directory = dir ?? "\(tmp)/nemo-convert-bench-convert-\(getpid())"
+        var stderr = StandardError()
+        let r: ConvertBenchmark.Result
+        do {
+            let o = ConvertBenchmark.Options(directory: directory, gigabytes: gb,
+                                             recipes: recipes.split(separator: ",").map(String.init),
+                                             threads: threads, executable: try ownExecutable(), keep: keep)
+            r = try ConvertBenchmark.run(o) { print($0, to: &stderr) }
+        } catch { fail(error) }
+        if json {
+            print(JSONWriter.string(r.json, pretty: true))
+            return
+        }
+        print("""
+        checkpoint   \(r.pattern), vocabulary \(grouped(r.vocab)), \(r.routedExperts) routed experts per MoE layer, \(grouped(r.tensorCount)) tensors in \(r.shards) shards, \(humanBytes(r.dataBytes))
+        memcpy       \(fixed(r.memcpyGBps, 2)) GB/s (from the page cache)
+        disk read    \(fixed(r.diskReadGBps, 2)) GB/s (cold)
+
+        """, terminator: "")
+        var rows = [["recipe", "cache", "GB/s", "of memcpy", "of disk", "seconds", "CPU s", "peak RSS", "output", "bits/w"]]
+        for c in r.runs {
+            rows.append([c.recipe, c.cache, fixed(c.inputGBps, 2), fixed(c.inputGBps / r.memcpyGBps, 2),
+                         fixed(c.inputGBps / r.diskReadGBps, 2), fixed(c.seconds, 2), fixed(c.cpuSeconds, 2), humanBytes(c.peakRSSBytes),
+                         humanBytes(c.outputBytes), fixed(c.bitsPerWeight, 3)])
+        }
+        print(table(rows), terminator: "")
+        print("\(r.threads) thread\(r.threads == 1 ? "" : "s") per conversion; " + (r.kept ? "kept in \(r.directory)" : "generated files deleted"))
+    }
+}
+
+/// This binary's path, so the benchmark can run conversions as child processes of itself.
+private func ownExecutable() throws -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    if n > 0 { return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    let arg0 = CommandLine.arguments[0]
+    guard arg0.contains("/") else { throw ValidationError("cannot locate the nemo-convert executable; run it by path") }
+    return arg0
 }

@@ -38,6 +38,7 @@ public final class Converter {
     /// Pause after each tensor; only for tests that interrupt a conversion midway
     /// (NEMO_CONVERT_TEST_DELAY_MS).
     public var delayPerTensor: Double = 0
+    let scratch = ConverterScratch()
 
     public init(map: TensorMap, recipe: Recipe) {
         self.map = map
@@ -62,8 +63,13 @@ public final class Converter {
         var entries: [ConvertReport.Entry] = []
         let totalIn = plans.reduce(0) { $0 + $1.0.view.info.byteCount }
         var doneIn = 0
-        for (t, plan) in plans {
+        for (i, (t, plan)) in plans.enumerated() {
             progress?(doneIn, totalIn, t.name)
+            // Cold files: have the kernel read the start of the next tensor while this one converts.
+            if i + 1 < plans.count {
+                let next = plans[i + 1].0.view
+                next.file.willNeed(offset: next.info.offset, count: min(next.info.byteCount, chunkBytes / 2))
+            }
             entries.append(try writeTensor(t, plan, to: writer))
             doneIn += t.view.info.byteCount
             if delayPerTensor > 0 { Thread.sleep(forTimeInterval: delayPerTensor) }
@@ -120,9 +126,14 @@ public final class Converter {
                     let m = min(rowsPerChunk, n - r)
                     let off = (seg.rows.lowerBound + r) * cols * es
                     try writer.appendToSection(UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)]))
+                    src.file.dontNeed(offset: src.info.offset + off, count: m * cols * es)
                     r += m
                 }
                 sections[seg.section("codes")] = try writer.endSection()
+                continue
+            }
+            if encoder == nil {
+                sections.merge(try writeRoundToNearest(seg, src, cols: cols, to: writer)) { a, _ in a }
                 continue
             }
             let layout = seg.scheme.layout(rows: n, cols: cols)

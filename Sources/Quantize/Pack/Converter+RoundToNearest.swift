@@ -1,0 +1,178 @@
+import Foundation
+import Formats
+
+/// Buffers one converter reuses for every tensor. Fresh allocations are backed lazily on this VM
+/// (first touch 0.35–8.5 GB/s, machine.md), and a 20 MB expert allocated and freed per tensor
+/// paid that every time; these are touched once and kept.
+final class ConverterScratch {
+    private var codeBuffers: [UnsafeMutableRawPointer] = []
+    private var codeCapacity = 0
+    private var floatBuffers: [UnsafeMutablePointer<Float>] = []
+    private var floatCapacity = 0
+
+    /// Two code buffers of at least `bytes`: one is written out while the other is filled.
+    func codes(_ bytes: Int) -> (UnsafeMutableRawPointer, UnsafeMutableRawPointer) {
+        if bytes > codeCapacity {
+            for b in codeBuffers { b.deallocate() }
+            codeCapacity = max(bytes, 1)
+            codeBuffers = (0..<2).map { _ in
+                let p = UnsafeMutableRawPointer.allocate(byteCount: codeCapacity, alignment: 64)
+                memset(p, 0, codeCapacity)
+                return p
+            }
+        }
+        return (codeBuffers[0], codeBuffers[1])
+    }
+
+    /// One Float buffer of at least `count` elements per worker.
+    func floats(workers: Int, count: Int) -> [UnsafeMutablePointer<Float>] {
+        if count > floatCapacity || workers > floatBuffers.count {
+            for b in floatBuffers { b.deallocate() }
+            floatCapacity = max(count, floatCapacity, 1)
+            floatBuffers = (0..<workers).map { _ in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: floatCapacity)
+                p.initialize(repeating: 0, count: floatCapacity)
+                return p
+            }
+        }
+        return Array(floatBuffers.prefix(workers))
+    }
+
+    deinit {
+        for b in codeBuffers { b.deallocate() }
+        for b in floatBuffers { b.deallocate() }
+    }
+}
+
+/// Where one chunk's workers write; each writes rows no other worker touches.
+private struct Outputs: @unchecked Sendable {
+    let codes: UnsafeMutableRawPointer
+    let scales: UnsafeMutablePointer<Float>?
+    let zeros: UnsafeMutablePointer<UInt8>?
+}
+
+/// A segment's source rows, widened a block of rows at a time into a worker's own buffer.
+private struct RowBlocks: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    let dtype: DType
+    let cols: Int
+    let rowsPerBlock: Int
+    let buffers: [UnsafeMutablePointer<Float>]
+
+    /// Calls `body` with rows [a, b) of the segment, `rowsPerBlock` at a time, in worker p's buffer.
+    func each(_ a: Int, _ b: Int, _ p: Int, _ body: (UnsafeMutablePointer<Float>, _ row: Int, _ count: Int) -> Void) {
+        let rowBytes = cols * dtype.byteSize
+        var i = a
+        while i < b {
+            let m = min(rowsPerBlock, b - i)
+            FloatConversion.convert(UnsafeRawBufferPointer(start: base + i * rowBytes, count: m * rowBytes),
+                                    dtype: dtype, count: m * cols, into: buffers[p])
+            body(buffers[p], i, m)
+            i += m
+        }
+    }
+}
+
+extension Converter {
+    /// FP32 elements a worker converts and encodes at a time: small enough that the rows stay in
+    /// L2 between the two, so FP32 never goes out to memory and back.
+    static let blockFloats = 1 << 16
+    /// Codes written per chunk; one chunk is written while the next one is encoded.
+    static let chunkCodeBytes = 16 << 20
+
+    /// Round-to-nearest encoding of one quantized segment (no `SegmentEncoder`), bit for bit what
+    /// `SegmentCodec.encode` gives over whole chunks. Each worker widens a few rows into its own
+    /// cache-sized buffer and encodes them at once; the main thread writes the previous chunk's
+    /// codes meanwhile, and drops the source pages it is done with, so memory stays at a few
+    /// chunks however large the tensor.
+    func writeRoundToNearest(_ seg: TensorPlan.Segment, _ src: TensorView, cols: Int,
+                             to writer: PackedWriter) throws -> [String: PackedSection] {
+        var sections: [String: PackedSection] = [:]
+        let n = seg.rows.count, es = src.dtype.byteSize, rowBytes = cols * es
+        let layout = seg.scheme.layout(rows: n, cols: cols)
+        let scaleCount = seg.scaleCount(cols: cols)
+        let spr = layout.groupsPerRow, perRowCodes = layout.codeBytesPerRow
+        var scales = [Float](repeating: 0, count: scaleCount)
+        var zeros = [UInt8](repeating: 0, count: layout.zeroPointCount)
+        let rowsPerBlock = max(1, Self.blockFloats / max(1, cols))
+        let rowsPerChunk = max(1, min(n, Self.chunkCodeBytes / max(1, perRowCodes), chunkBytes / 2 / max(1, rowBytes)))
+        let workers = max(1, threads)
+        let buffers = scratch.floats(workers: workers, count: rowsPerBlock * cols)
+        let (codesA, codesB) = scratch.codes(rowsPerChunk * perRowCodes)
+        let segmentOffset = src.info.offset + seg.rows.lowerBound * rowBytes
+        let rows = RowBlocks(base: src.file.bytes.baseAddress! + segmentOffset, dtype: src.dtype, cols: cols,
+                             rowsPerBlock: rowsPerBlock, buffers: buffers)
+        func parts(_ m: Int) -> Int { max(1, min(workers, (m + rowsPerBlock - 1) / rowsPerBlock)) }
+
+        // fp8-tensor needs each block's absmax before encoding: one extra pass over the rows.
+        // Float max is order-independent, so per-worker maxima merge to the same scales.
+        var blockScales: [Float]?
+        if seg.scheme == .fp8Tensor {
+            let block = max(1, seg.blockRows ?? n), k = parts(n)
+            let maxes = UnsafeMutablePointer<Float>.allocate(capacity: k * scaleCount)
+            defer { maxes.deallocate() }
+            maxes.initialize(repeating: 0, count: k * scaleCount)
+            DispatchQueue.concurrentPerform(iterations: k) { p in
+                let local = maxes + p * scaleCount
+                rows.each(n * p / k, n * (p + 1) / k, p) { f, row, m in
+                    for i in 0..<m {
+                        let b = (row + i) / block
+                        local[b] = max(local[b], FP8E4M3.absMax(f + i * cols, count: cols))
+                    }
+                }
+            }
+            var merged = [Float](repeating: 0, count: scaleCount)
+            for p in 0..<k { for b in 0..<scaleCount { merged[b] = max(merged[b], maxes[p * scaleCount + b]) } }
+            blockScales = merged.map { FP8E4M3.scale(absMax: $0) }
+            scales = blockScales!
+        }
+
+        try writer.beginSection(encoding: .raw)
+        try scales.withUnsafeMutableBufferPointer { sp in
+            try zeros.withUnsafeMutableBufferPointer { zp in
+                let sBase = sp.baseAddress, zBase = zp.baseAddress, bs = blockScales
+                let perRowScales = seg.scheme != .fp8Tensor
+                let group = DispatchGroup()
+                var pending: (codes: UnsafeMutableRawPointer, row: Int, rows: Int)?
+                var r = 0, k = 0
+                // On an error the chunk in flight still writes into scratch: wait for it first.
+                defer { group.wait() }
+                while r < n || pending != nil {
+                    let m = min(rowsPerChunk, n - r)
+                    let cur = k % 2 == 0 ? codesA : codesB
+                    if m > 0 {
+                        let r0 = r, q = parts(m), out = Outputs(codes: cur, scales: sBase, zeros: zBase)
+                        if r0 + m < n {   // start reading the next chunk ahead (cold files)
+                            src.file.willNeed(offset: segmentOffset + (r0 + m) * rowBytes, count: min(rowsPerChunk, n - r0 - m) * rowBytes)
+                        }
+                        DispatchQueue.global().async(group: group) {
+                            DispatchQueue.concurrentPerform(iterations: q) { p in
+                                rows.each(r0 + m * p / q, r0 + m * (p + 1) / q, p) { f, row, count in
+                                    SegmentCodec.encode(f, rows: count, cols: cols, segment: seg, firstRow: row, blockScales: bs,
+                                                        codes: out.codes + (row - r0) * perRowCodes,
+                                                        scales: perRowScales ? out.scales.map { $0 + row * spr } : nil,
+                                                        zeroPoints: out.zeros.map { $0 + row * spr })
+                                }
+                            }
+                        }
+                    }
+                    if let pc = pending {
+                        try writer.appendToSection(UnsafeRawBufferPointer(start: pc.codes, count: pc.rows * perRowCodes))
+                        src.file.dontNeed(offset: segmentOffset + pc.row * rowBytes, count: pc.rows * rowBytes)
+                    }
+                    group.wait()
+                    pending = m > 0 ? (cur, r, m) : nil
+                    r += m; k += 1
+                }
+            }
+        }
+        sections[seg.section("codes")] = try writer.endSection()
+        if scaleCount > 0 {
+            sections[seg.section("scales")] = try scales.withUnsafeBytes { try writer.writeSection($0) }
+        }
+        if !zeros.isEmpty {
+            sections[seg.section("zero_points")] = try zeros.withUnsafeBytes { try writer.writeSection($0) }
+        }
+        return sections
+    }
+}
