@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 recipe=${1:-int4}
-swift build -c release --product nemo-convert >/dev/null
-B=.build/release/nemo-convert
+B=${NEMO_CONVERT:-.build/release/nemo-convert}
+[ -n "${NEMO_CONVERT:-}" ] || swift build -c release --product nemo-convert >/dev/null
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "| model | recipe | method | bits/weight | calibration s | ppl | gap to bf16 closed |"
