@@ -14,7 +14,7 @@ struct BenchConvert: ParsableCommand {
         discussion: """
         Writes a sharded BF16 checkpoint of about --gb GB with Nemotron-3-Nano-30B-A3B widths and its real \
         131,072-token vocabulary (pattern MEM*EM*E; the routed experts per MoE layer fill the budget), \
-        measures cold disk reads and memcpy on it, then converts it with each recipe twice — page cache \
+        measures memcpy, cold reads of its shards and durable writes, then converts it with each recipe twice — page cache \
         warm and cold — each time as a child `convert --json` process, and reports input GB/s and peak \
         RSS. The generated files are deleted afterwards unless --keep is given.
         """)
@@ -59,14 +59,15 @@ struct BenchConvert: ParsableCommand {
         }
         print("""
         checkpoint   \(r.pattern), vocabulary \(grouped(r.vocab)), \(r.routedExperts) routed experts per MoE layer, \(grouped(r.tensorCount)) tensors in \(r.shards) shards, \(humanBytes(r.dataBytes))
-        memcpy       \(fixed(r.memcpyGBps, 2)) GB/s (from the page cache)
+        memcpy       \(fixed(r.memcpyGBps, 2)) GB/s (512 MB buffers)
         disk read    \(fixed(r.diskReadGBps, 2)) GB/s (cold)
+        disk write   \(fixed(r.diskWriteGBps, 2)) GB/s (with fsync)
 
         """, terminator: "")
-        var rows = [["recipe", "cache", "GB/s", "of memcpy", "of disk", "seconds", "CPU s", "peak RSS", "output", "bits/w"]]
+        var rows = [["recipe", "cache", "GB/s in", "of memcpy", "of disk read", "GB/s out", "of disk write", "seconds", "CPU s", "peak RSS", "output", "bits/w"]]
         for c in r.runs {
             rows.append([c.recipe, c.cache, fixed(c.inputGBps, 2), fixed(c.inputGBps / r.memcpyGBps, 2),
-                         fixed(c.inputGBps / r.diskReadGBps, 2), fixed(c.seconds, 2), fixed(c.cpuSeconds, 2), humanBytes(c.peakRSSBytes),
+                         fixed(c.inputGBps / r.diskReadGBps, 2), fixed(c.outputGBps, 2), fixed(c.outputGBps / r.diskWriteGBps, 2), fixed(c.seconds, 2), fixed(c.cpuSeconds, 2), humanBytes(c.peakRSSBytes),
                          humanBytes(c.outputBytes), fixed(c.bitsPerWeight, 3)])
         }
         print(table(rows), terminator: "")

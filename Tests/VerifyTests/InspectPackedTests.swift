@@ -35,7 +35,7 @@ final class InspectPackedTests: XCTestCase {
                        ["int4-g128-sym", "int4-g128-sym", "int4-g128-sym", "int4-g128-sym", "bf16"])
         XCTAssertEqual(inProj.segments[0].layout, "scales [256, 2] per group of 128 cols")
         XCTAssertEqual(inProj.segments[2].layout, "scales [64, 2] per group of 128 cols")
-        XCTAssertTrue(inProj.segments[4].layout.hasPrefix("no scales"), inProj.segments[4].layout)
+        XCTAssertEqual(inProj.segments[4].layout, "no scales, raw")   // matrices stay mappable
         XCTAssertEqual(inProj.segments[0].storedBytes, 256 * 128 + 256 * 2 * 4)
 
         let up = try tensor("backbone.layers.1.mixer.experts.3.up_proj.weight")
@@ -58,7 +58,7 @@ final class InspectPackedTests: XCTestCase {
         XCTAssertEqual(p.recipe?["name"]?.stringValue, "int4")
         XCTAssertEqual(p.producer?["version"]?.stringValue, "test")
         XCTAssertEqual(p.stats.parameters, 10_932_880)   // as inspect counts the source checkpoint
-        XCTAssertEqual(p.bitsPerWeight, 5.866, accuracy: 0.001)   // what convert reports
+        XCTAssertEqual(p.bitsPerWeight, 5.870, accuracy: 0.001)   // what convert reports
         let emb = try tensor("backbone.embeddings.weight")
         XCTAssertEqual(emb.segments[0].layout, "no scales, raw")   // rows are read in place
     }

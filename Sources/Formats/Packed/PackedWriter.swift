@@ -20,6 +20,9 @@ public final class PackedWriter {
     private var names = Set<String>()
     private var blobs = JSONObject()
     public private(set) var compressedBytesSaved = 0
+    /// Bytes before this offset have been handed to the disk (`AtomicFile.startWriteback`).
+    private var writebackFrom = 0
+    static let writebackBytes = 64 << 20
 
     public init(path: String) throws(FormatError) {
         self.path = path
@@ -92,6 +95,11 @@ public final class PackedWriter {
         }
         try file.write(bytes, at: s.offset + s.length)
         s.length += bytes.count; s.rawLength += bytes.count
+        // Large outputs go to disk while the rest is being converted, not all at fsync.
+        if s.offset + s.length - writebackFrom >= Self.writebackBytes {
+            file.startWriteback(offset: writebackFrom, count: s.offset + s.length - writebackFrom)
+            writebackFrom = s.offset + s.length
+        }
     }
 
     public func endSection() throws(FormatError) -> PackedSection {

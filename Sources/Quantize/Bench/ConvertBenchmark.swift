@@ -40,6 +40,9 @@ public enum ConvertBenchmark {
         public var seconds: Double
         public var inputGBps: Double
         public var peakRSSBytes: Int
+        /// Output bytes per second of the conversion: against the disk's write rate, how much of
+        /// the time was the durable write.
+        public var outputGBps: Double { Double(outputBytes) / seconds / 1e9 }
         /// Wall time of the child process, start-up included.
         public var wallSeconds: Double
         /// User + system CPU time of the child: with `wallSeconds`, shows whether the run had the
@@ -57,10 +60,13 @@ public enum ConvertBenchmark {
         public var dataBytes: Int
         public var writeSeconds: Double
         public var threads: Int
-        /// memcpy of the checkpoint's bytes from the page cache (mapped) into a reused buffer.
+        /// memcpy between two buffers in RAM.
         public var memcpyGBps: Double
         /// read() of the shards after dropping their pages from the page cache.
         public var diskReadGBps: Double
+        /// write() + fsync of 1 GB next to the outputs: what a conversion's output (written
+        /// durably before the rename) can go at.
+        public var diskWriteGBps: Double
         public var runs: [Run]
         public var kept: Bool
 
@@ -74,13 +80,15 @@ public enum ConvertBenchmark {
             o["threads"] = .int(threads)
             o["memcpy_gbps"] = .number(r3(memcpyGBps))
             o["disk_read_cold_gbps"] = .number(r3(diskReadGBps))
+            o["disk_write_fsync_gbps"] = .number(r3(diskWriteGBps))
             o["conversions"] = .array(runs.map { r in
                 ["recipe": .string(r.recipe), "cache": .string(r.cache), "input_bytes": .int(r.inputBytes),
                  "output_bytes": .int(r.outputBytes), "bits_per_weight": .number(r3(r.bitsPerWeight)),
                  "seconds": .number(r3(r.seconds)), "input_gb_per_s": .number(r3(r.inputGBps)),
                  "peak_rss_bytes": .int(r.peakRSSBytes), "wall_seconds": .number(r3(r.wallSeconds)),
                  "cpu_seconds": .number(r3(r.cpuSeconds)),
-                 "of_memcpy": .number(r3(r.inputGBps / memcpyGBps)), "of_disk_read": .number(r3(r.inputGBps / diskReadGBps))]
+                 "of_memcpy": .number(r3(r.inputGBps / memcpyGBps)), "of_disk_read": .number(r3(r.inputGBps / diskReadGBps)),
+                 "output_gb_per_s": .number(r3(r.outputGBps)), "output_of_disk_write": .number(r3(r.outputGBps / diskWriteGBps))]
             })
             return .object(o)
         }
@@ -127,9 +135,9 @@ public enum ConvertBenchmark {
         let writeSeconds = monotonicSeconds() - t0
         let shards = written.files.filter { $0.hasSuffix(".safetensors") }
 
-        progress("measuring cold disk reads (page cache dropped) and memcpy from the page cache")
+        progress("measuring cold disk reads (page cache dropped) and durable writes")
         let disk = try coldRead(shards)
-        let copy = try memcpyRate(shards)
+        let write = try durableWrite(o.directory + "/write-test", bytes: 1 << 30)
 
         var runs: [Run] = []
         for recipe in o.recipes {
@@ -142,9 +150,11 @@ public enum ConvertBenchmark {
                 runs.append(r)
             }
         }
+        progress("measuring memcpy")
+        let copy = memcpyRate()
         return Result(directory: o.directory, pattern: pattern, vocab: vocab, routedExperts: experts,
                       tensorCount: written.tensorCount, shards: written.shards, dataBytes: written.dataBytes,
-                      writeSeconds: writeSeconds, threads: o.threads, memcpyGBps: copy, diskReadGBps: disk,
+                      writeSeconds: writeSeconds, threads: o.threads, memcpyGBps: copy, diskReadGBps: disk, diskWriteGBps: write,
                       runs: runs, kept: o.keep)
     }
 
@@ -204,37 +214,47 @@ public enum ConvertBenchmark {
         return Double(total) / (monotonicSeconds() - t) / 1e9
     }
 
-    /// GB/s of memcpy from the mapped shards into one reused 64 MB buffer, with the pages already
-    /// mapped (one untimed pass first, as `bench read` does): what moving the input through
-    /// memory costs, with no arithmetic and no page faults.
-    static func memcpyRate(_ files: [String]) throws -> Double {
-        let maps = try files.map { try MappedFile(path: $0) }
-        defer { for m in maps { m.dontNeed(offset: 0, count: m.count) } }
-        let chunk = 64 << 20
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
+    /// GB/s of writing `bytes` of non-zero data in 8 MB pieces and fsyncing, as the converter's
+    /// output is written; the file is removed afterwards.
+    static func durableWrite(_ path: String, bytes: Int) throws -> Double {
+        let chunk = 8 << 20
+        let buf = UnsafeMutablePointer<UInt64>.allocate(capacity: chunk / 8)
         defer { buf.deallocate() }
-        memset(buf, 0, chunk)
-        func pass() -> Int {
-            var total = 0
-            for m in maps {
-                var at = 0
-                while at < m.count {
-                    let n = min(chunk, m.count - at)
-                    memcpy(buf, m.bytes.baseAddress! + at, n)
-                    at += n
-                }
-                total += m.count
-            }
-            return total
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for i in 0..<(chunk / 8) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; buf[i] = x }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FormatError.io(file: path, message: "cannot create: \(String(cString: strerror(errno)))") }
+        defer { close(fd); unlink(path) }
+        let t = monotonicSeconds()
+        var done = 0
+        while done < bytes {
+            let n = pwrite(fd, buf, min(chunk, bytes - done), off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw FormatError.io(file: path, message: "write failed: \(String(cString: strerror(errno)))") }
+            done += n
         }
-        _ = pass()
+        guard fsync(fd) == 0 else { throw FormatError.io(file: path, message: "fsync failed: \(String(cString: strerror(errno)))") }
+        return Double(bytes) / (monotonicSeconds() - t) / 1e9
+    }
+
+    /// GB/s of memcpy between two 512 MB buffers (far larger than any cache, so this is memory
+    /// bandwidth), median of 5 passes of 2 GB. Measured after the conversions: a child process
+    /// inherits its parent's peak RSS across exec (Linux ru_maxrss), so this process must hold
+    /// little memory, and never the checkpoint's pages, while conversions run.
+    static func memcpyRate() -> Double {
+        let size = 512 << 20, reps = 4
+        let a = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        defer { a.deallocate(); b.deallocate() }
+        memset(a, 1, size)
+        memset(b, 0, size)
         var rates: [Double] = []
-        for _ in 0..<3 {
+        for _ in 0..<5 {
             let t = monotonicSeconds()
-            let n = pass()
-            rates.append(Double(n) / (monotonicSeconds() - t) / 1e9)
+            for i in 0..<reps { if i % 2 == 0 { memcpy(b, a, size) } else { memcpy(a, b, size) } }
+            rates.append(Double(size * reps) / (monotonicSeconds() - t) / 1e9)
         }
-        return rates.sorted()[1]
+        return rates.sorted()[2]
     }
 
     /// Drops the files' pages from the page cache (written data is flushed first: dirty pages
@@ -249,15 +269,21 @@ public enum ConvertBenchmark {
         }
     }
 
-    /// Reads the files once so the next conversion finds them in the page cache.
+    /// Reads the files once (read(), so nothing stays mapped here) so that the next conversion
+    /// finds them in the page cache.
     static func warm(_ files: [String]) throws {
+        let chunk = 8 << 20
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buf.deallocate() }
         for f in files {
-            let m = try MappedFile(path: f)
-            m.willNeed(offset: 0, count: m.count)
-            var x: UInt8 = 0
-            var i = 0
-            while i < m.count { x ^= m.bytes[i]; i += 4096 }
-            withExtendedLifetime(x) {}
+            let fd = open(f, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw FormatError.io(file: f, message: "cannot open: \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            while true {
+                let n = read(fd, buf, chunk)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+            }
         }
     }
 

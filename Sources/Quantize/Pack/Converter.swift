@@ -118,9 +118,11 @@ public final class Converter {
             // unless an encoder is given, which may rewrite every row (activation-aware scaling
             // scales all columns of in_proj, its high-precision dt rows included).
             if encoder == nil && SegmentCodec.isVerbatim(seg.scheme, source: src.dtype) {
-                // The embedding stays raw although it would compress to ~0.68: readers look up a
-                // few rows per batch in place instead of decoding vocab × hidden (docs/FORMAT.md).
-                try writer.beginSection(encoding: t.role == .embedding ? .raw : SegmentCodec.compression(for: seg.scheme))
+                // Matrices stay raw although BF16 would compress to ~0.68: readers use them in
+                // place (the embedding a few rows per batch, lm_head whole for every batch) instead
+                // of decoding hundreds of MB each time, and zstd (~0.5 GB/s, one thread) would be
+                // the slowest step of a conversion. Vectors (norms, conv, A_log, D) are compressed.
+                try writer.beginSection(encoding: t.role.isLinear ? .raw : SegmentCodec.compression(for: seg.scheme))
                 var r = 0
                 while r < n {
                     let m = min(rowsPerChunk, n - r)
