@@ -14,11 +14,16 @@ public enum TokenizeBenchmark {
         public var path: String
         public var bytes: Int
         public var tokens: Int
-        /// Seconds per pass over the whole text, one entry per sample.
+        /// Seconds per pass over the whole text, one entry per sample: wall clock, and the
+        /// encoding thread's CPU time (what an idle machine would show; this VM is shared).
         public var coldSeconds: [Double]
         public var warmSeconds: [Double]
+        public var coldCPUSeconds: [Double]
+        public var warmCPUSeconds: [Double]
         public var coldMBps: Double { Double(bytes) / median(coldSeconds) / 1e6 }
         public var warmMBps: Double { Double(bytes) / median(warmSeconds) / 1e6 }
+        public var coldCPUMBps: Double { Double(bytes) / median(coldCPUSeconds) / 1e6 }
+        public var warmCPUMBps: Double { Double(bytes) / median(warmCPUSeconds) / 1e6 }
     }
 
     public struct Result: Sendable {
@@ -34,6 +39,7 @@ public enum TokenizeBenchmark {
                     "path": .string(f.path), "bytes": .int(f.bytes), "tokens": .int(f.tokens),
                     "bytes_per_token": .number(round3(Double(f.bytes) / Double(max(1, f.tokens)))),
                     "cold_mb_per_s": .number(round3(f.coldMBps)), "warm_mb_per_s": .number(round3(f.warmMBps)),
+                    "cold_mb_per_cpu_s": .number(round3(f.coldCPUMBps)), "warm_mb_per_cpu_s": .number(round3(f.warmCPUMBps)),
                     "cold_seconds": .array(f.coldSeconds.map { .number(round6($0)) }),
                     "warm_seconds": .array(f.warmSeconds.map { .number(round6($0)) }),
                 ])
@@ -62,36 +68,41 @@ public enum TokenizeBenchmark {
             guard let text = String(validating: bytes, as: UTF8.self) else {
                 throw FormatError.io(file: p, message: "not valid UTF-8 text")
             }
-            var f = FileFigures(path: p, bytes: bytes.count, tokens: 0, coldSeconds: [], warmSeconds: [])
+            var f = FileFigures(path: p, bytes: bytes.count, tokens: 0, coldSeconds: [], warmSeconds: [],
+                                coldCPUSeconds: [], warmCPUSeconds: [])
             // A pass over a 200 KB text takes a few ms, shorter than this VM's hiccups, so each
             // sample encodes the text as many times as fit in `minSampleSeconds` and divides.
             var warmTokenizer: Tokenizer?
             for r in 0..<max(1, repeats) {
                 progress("\(p): cold sample \(r + 1)/\(repeats)")
-                var spent = 0.0, passes = 0
+                var spent = 0.0, cpu = 0.0, passes = 0
                 repeat {
                     let tok = try load()
                     vocab = tok.vocabSize
-                    let t0 = clock()
+                    let t0 = clock(), c0 = threadCPU()
                     let ids = tok.encode(text)
                     spent += clock() - t0
+                    cpu += threadCPU() - c0
                     passes += 1
                     try check(ids.count, &f.tokens, p)
                     warmTokenizer = tok
                 } while spent < minSampleSeconds
                 f.coldSeconds.append(spent / Double(passes))
+                f.coldCPUSeconds.append(cpu / Double(passes))
             }
             for r in 0..<max(1, repeats) {
                 progress("\(p): warm sample \(r + 1)/\(repeats)")
-                var spent = 0.0, passes = 0
+                var spent = 0.0, cpu = 0.0, passes = 0
                 repeat {
-                    let t0 = clock()
+                    let t0 = clock(), c0 = threadCPU()
                     let ids = warmTokenizer!.encode(text)
                     spent += clock() - t0
+                    cpu += threadCPU() - c0
                     passes += 1
                     try check(ids.count, &f.tokens, p)
                 } while spent < minSampleSeconds
                 f.warmSeconds.append(spent / Double(passes))
+                f.warmCPUSeconds.append(cpu / Double(passes))
             }
             files.append(f)
         }
@@ -106,9 +117,12 @@ public enum TokenizeBenchmark {
         }
     }
 
-    private static func clock() -> Double {
+    private static func clock() -> Double { read(CLOCK_MONOTONIC) }
+    private static func threadCPU() -> Double { read(CLOCK_THREAD_CPUTIME_ID) }
+
+    private static func read(_ id: clockid_t) -> Double {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
+        clock_gettime(id, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }

@@ -46,8 +46,8 @@ struct BenchTokenize: ParsableCommand {
         for f in r.files {
             print("""
             \(f.path)  \(f.bytes) bytes → \(f.tokens) tokens (\(fmt(Double(f.bytes) / Double(max(1, f.tokens)))) bytes/token)
-              cold  \(fmt(f.coldMBps)) MB/s   (fresh tokenizer each pass; median of \(f.coldSeconds.count) samples)
-              warm  \(fmt(f.warmMBps)) MB/s   (word cache filled; median of \(f.warmSeconds.count) samples)
+              cold  \(fmt(f.coldMBps)) MB/s, \(fmt(f.coldCPUMBps)) per CPU-second   (fresh tokenizer each pass; median of \(f.coldSeconds.count) samples)
+              warm  \(fmt(f.warmMBps)) MB/s, \(fmt(f.warmCPUMBps)) per CPU-second   (word cache filled; median of \(f.warmSeconds.count) samples)
             """)
         }
     }
