@@ -21,11 +21,14 @@ public enum ConvertBenchmark {
         /// The nemo-convert executable to run conversions with.
         public var executable: String
         public var keep: Bool
+        /// Where the converted files go (default: `directory`). A RAM file system here takes the
+        /// disk's write speed out of the figures and leaves the converter's own.
+        public var outputDirectory: String?
 
         public init(directory: String, gigabytes: Double = 4, recipes: [String] = ["int4", "int8"], threads: Int = 2,
-                    executable: String, keep: Bool = false) {
+                    executable: String, keep: Bool = false, outputDirectory: String? = nil) {
             self.directory = directory; self.gigabytes = gigabytes; self.recipes = recipes
-            self.threads = threads; self.executable = executable; self.keep = keep
+            self.threads = threads; self.executable = executable; self.keep = keep; self.outputDirectory = outputDirectory
         }
     }
 
@@ -69,9 +72,10 @@ public enum ConvertBenchmark {
         public var diskWriteGBps: Double
         public var runs: [Run]
         public var kept: Bool
+        public var outputDirectory: String
 
         public var json: JSONValue {
-            var o: JSONObject = ["directory": .string(directory), "kept": .bool(kept)]
+            var o: JSONObject = ["directory": .string(directory), "output_directory": .string(outputDirectory), "kept": .bool(kept)]
             o["checkpoint"] = [
                 "pattern": .string(pattern), "vocab": .int(vocab), "routed_experts": .int(routedExperts),
                 "tensors": .int(tensorCount), "shards": .int(shards), "bytes": .int(dataBytes),
@@ -122,8 +126,9 @@ public enum ConvertBenchmark {
         }
         // The input, plus the largest output (int8: about half the input), plus 1 GB to spare.
         let free = freeBytes(o.directory)
-        guard free > need + need / 2 + (1 << 30) else {
-            throw FormatError.io(file: o.directory, message: "needs \(need / 1_000_000) MB for the checkpoint and \(need / 2_000_000) MB for a converted copy plus 1 GB spare; only \(free / 1_000_000) MB free (use --gb or --dir)")
+        let outFree = o.outputDirectory.map(freeBytes) ?? Int.max
+        guard free > need + need / 2 + (1 << 30), outFree > need / 2 + (1 << 30) else {
+            throw FormatError.io(file: o.directory, message: "needs \(need / 1_000_000) MB for the checkpoint and \(need / 2_000_000) MB for a converted copy plus 1 GB spare; only \(min(free, outFree) / 1_000_000) MB free (use --gb, --dir or --out-dir)")
         }
 
         progress("writing \(need / 1_000_000) MB of BF16 weights (\(experts) routed experts per MoE layer, vocabulary \(vocab)) to \(ckDir)")
@@ -137,7 +142,7 @@ public enum ConvertBenchmark {
 
         progress("measuring cold disk reads (page cache dropped) and durable writes")
         let disk = try coldRead(shards)
-        let write = try durableWrite(o.directory + "/write-test", bytes: 1 << 30)
+        let write = try durableWrite((o.outputDirectory ?? o.directory) + "/write-test", bytes: 1 << 30)
 
         var runs: [Run] = []
         for recipe in o.recipes {
@@ -155,12 +160,12 @@ public enum ConvertBenchmark {
         return Result(directory: o.directory, pattern: pattern, vocab: vocab, routedExperts: experts,
                       tensorCount: written.tensorCount, shards: written.shards, dataBytes: written.dataBytes,
                       writeSeconds: writeSeconds, threads: o.threads, memcpyGBps: copy, diskReadGBps: disk, diskWriteGBps: write,
-                      runs: runs, kept: o.keep)
+                      runs: runs, kept: o.keep, outputDirectory: o.outputDirectory ?? o.directory)
     }
 
     /// One conversion in a child process; its `--json` report gives time, rate and peak RSS.
     static func convert(_ o: Options, checkpoint: String, recipe: String, cache: String) throws -> Run {
-        let out = o.directory + "/converted-\(recipe).nemo"
+        let out = (o.outputDirectory ?? o.directory) + "/converted-\(recipe).nemo"
         defer { unlink(out) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: o.executable)
