@@ -4,7 +4,7 @@
 # Prints a Markdown table; README's numbers come from this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=.build/release/nemo-convert
+bin=${NEMO_CONVERT:-.build/release/nemo-convert}
 [ -x "$bin" ] || swift build -c release --product nemo-convert >/dev/null
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
