@@ -49,6 +49,9 @@ public final class CheckpointWeights: WeightProvider, @unchecked Sendable {
             throw FormatError.missingTensor(file: map.config.modelType, tensor: role.hubName(layer: layer, expert: expert))
         }
         try t.view.readFloats(into: out)
+        // The mapped source pages were read once per pass; without this, resident memory grows
+        // toward the whole checkpoint as layers stream through.
+        t.view.file.dontNeed(offset: t.view.info.offset, count: t.view.info.byteCount)
         if let f = transform { try f(t, out) }
     }
 
