@@ -82,9 +82,9 @@ extension Converter {
 
     /// Round-to-nearest encoding of one quantized segment (no `SegmentEncoder`), bit for bit what
     /// `SegmentCodec.encode` gives over whole chunks. Each worker widens a few rows into its own
-    /// cache-sized buffer and encodes them at once; the main thread writes the previous chunk's
-    /// codes meanwhile, and drops the source pages it is done with, so memory stays at a few
-    /// chunks however large the tensor.
+    /// cache-sized buffer and encodes them at once, then the source pages of the chunk are
+    /// dropped from the resident set, so memory stays at a few chunks however large the tensor;
+    /// the main thread writes the previous chunk's codes meanwhile.
     func writeRoundToNearest(_ seg: TensorPlan.Segment, _ src: TensorView, cols: Int,
                              to writer: PackedWriter) throws -> [String: PackedSection] {
         var sections: [String: PackedSection] = [:]
@@ -132,7 +132,7 @@ extension Converter {
             try zeros.withUnsafeMutableBufferPointer { zp in
                 let sBase = sp.baseAddress, zBase = zp.baseAddress, bs = blockScales
                 let perRowScales = seg.scheme != .fp8Tensor
-                let group = DispatchGroup()
+                let group = DispatchGroup(), file = src.file
                 var pending: (codes: UnsafeMutableRawPointer, row: Int, rows: Int)?
                 var r = 0, k = 0
                 // On an error the chunk in flight still writes into scratch: wait for it first.
@@ -154,11 +154,13 @@ extension Converter {
                                                         zeroPoints: out.zeros.map { $0 + row * spr })
                                 }
                             }
+                            // Done with these source pages: unmapping them is work the main thread,
+                            // busy writing, need not do.
+                            file.dontNeed(offset: segmentOffset + r0 * rowBytes, count: m * rowBytes)
                         }
                     }
                     if let pc = pending {
                         try writer.appendToSection(UnsafeRawBufferPointer(start: pc.codes, count: pc.rows * perRowCodes))
-                        src.file.dontNeed(offset: segmentOffset + pc.row * rowBytes, count: pc.rows * rowBytes)
                     }
                     group.wait()
                     pending = m > 0 ? (cur, r, m) : nil
