@@ -98,12 +98,4 @@ public final class CalibrationStats {
         if let c = routingCounts[layer] { out.routingCounts[layer] = c }
         return out
     }
-
-    /// Drops every layer's Gram matrices but keep the per-channel statistics (after a layer is
-    /// quantized its Hessians are no longer needed; they are the only large part).
-    public func dropGrams(layer: Int) {
-        for (k, s) in linears where k.layer == layer && s.gram != nil {
-            linears[k] = LinearStats(width: s.width, rows: s.rows, sumSquares: s.sumSquares, absMax: s.absMax, gram: nil)
-        }
-    }
 }
