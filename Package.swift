@@ -3,7 +3,7 @@ import PackageDescription
 
 // Numeric kernels are written as plain loops for LLVM to vectorize; the default x86-64 baseline
 // (SSE2) leaves half the machine idle, and haswell (AVX2, FMA, F16C) runs on every x86 laptop and
-// server sold in the last decade. See ../shared/docs/machine.md.
+// server sold in the last decade. See docs/PERFORMANCE.md.
 //
 // Language mode 5: the numeric kernels hand raw pointers to concurrentPerform workers, which
 // Swift 6's Sendable checking rejects although each worker writes a disjoint range.

@@ -7,7 +7,7 @@ import Darwin
 /// A 64-byte-aligned Float32 buffer with a stable address. Activations and FP32 weights live in
 /// these rather than in Arrays so kernels see raw pointers (no bounds checks, no copy-on-write)
 /// and so large buffers can be reused across layers instead of paying the VM's first-touch cost
-/// again (machine.md: 0.35–8.5 GB/s for fresh pages).
+/// again (docs/PERFORMANCE.md: 0.35–8.5 GB/s for fresh pages).
 public final class FloatBuffer: @unchecked Sendable {
     public private(set) var pointer: UnsafeMutablePointer<Float>
     public private(set) var capacity: Int

@@ -6,7 +6,7 @@ import Synchronization
 /// Widening of stored weight types to Float32.
 ///
 /// These loops are the input side of every conversion and forward pass, so they are written as
-/// plain loops over raw pointers that LLVM vectorizes (see machine.md): no Array indexing, no
+/// plain loops over raw pointers that LLVM vectorizes (see docs/PERFORMANCE.md): no Array indexing, no
 /// trapping conversions. A misaligned source (safetensors only promises byte alignment) takes an
 /// unaligned-load path instead of binding memory to a type it is not aligned for.
 ///

@@ -1,5 +1,5 @@
 // Shared building blocks for the codec loops. What the loops inline is branch-free integer or
-// float arithmetic so that they stay vectorizable (machine.md: a trapping conversion or a Float
+// float arithmetic so that they stay vectorizable (docs/PERFORMANCE.md: a trapping conversion or a Float
 // max-reduction in a loop body stops LLVM from vectorizing it); the rare cases go out of line.
 
 /// Round-half-to-even of `v` to an integer, valid for |v| < 2^22.

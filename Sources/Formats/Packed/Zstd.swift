@@ -2,7 +2,7 @@ import CZstd
 
 /// zstd with optional byte grouping: a BF16 tensor's high bytes (sign, exponent, top mantissa
 /// bits) are far more predictable than its low bytes, and compress better when they are not
-/// interleaved (machine.md: 0.78 of the original plain, 0.684 grouped).
+/// interleaved (docs/PERFORMANCE.md: 0.78 of the original plain, 0.684 grouped).
 public enum Zstd {
     /// Splits `count` elements of `width` bytes into `width` planes: all byte 0s, then all byte 1s...
     public static func groupBytes(_ src: UnsafeRawBufferPointer, width: Int) -> [UInt8] {

@@ -2,7 +2,7 @@ import Foundation
 import Formats
 
 /// Buffers one converter reuses for every tensor. Fresh allocations are backed lazily on this VM
-/// (first touch 0.35–8.5 GB/s, machine.md), and a 20 MB expert allocated and freed per tensor
+/// (first touch 0.35–8.5 GB/s, docs/PERFORMANCE.md), and a 20 MB expert allocated and freed per tensor
 /// paid that every time; these are touched once and kept.
 final class ConverterScratch {
     private var codeBuffers: [UnsafeMutableRawPointer] = []

@@ -54,7 +54,7 @@ public enum SegmentCodec {
         switch s {
         case .bf16, .f16: return .zstdBytes2
         case .f32: return .zstdBytes4
-        default: return .raw   // quantized codes barely compress (machine.md: 0.82–0.91)
+        default: return .raw   // quantized codes barely compress (docs/PERFORMANCE.md: 0.82–0.91)
         }
     }
 }

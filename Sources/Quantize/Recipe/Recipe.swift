@@ -41,7 +41,7 @@ public struct Recipe: Equatable, Sendable {
         self.perHeadScales = perHeadScales; self.outProjGroupByHead = outProjGroupByHead
     }
 
-    /// The defaults every recipe ends with (docs/landscape.md): conv1d, A_log, D, dt_bias, norms,
+    /// The defaults every recipe ends with (docs/RECIPES.md, docs/nemotron-h.md §5): conv1d, A_log, D, dt_bias, norms,
     /// embeddings in source precision; router weight and correction bias in F32; Mamba dt rows in
     /// source precision; lm_head int8.
     public static let defaultExclusions: [Rule] = [
