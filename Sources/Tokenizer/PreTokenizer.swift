@@ -44,18 +44,18 @@ extension PreTokenizer {
 
     /// Calls `emit` with every pre-token of `text[lo..<hi]`.
     func run(_ text: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, scratch s: inout SplitScratch,
-             emit: (UnsafeBufferPointer<UInt8>) -> Void) {
+             emit: (UnsafeBufferPointer<UInt8>) -> Void) throws(PatternLimitError) {
         guard lo < hi else { return }
         // Isolated keeps every segment, so cutting between two matches changes nothing.
         guard let first = splits.first, first.behavior == .isolated, first.pattern.cutsAfterNewline,
               hi - lo > Self.chunkBytes else {
-            return runWhole(text, lo, hi, scratch: &s, emit: emit)
+            return try runWhole(text, lo, hi, scratch: &s, emit: emit)
         }
         var a = lo
         while a < hi {
             var b = min(a + Self.chunkBytes, hi)
             while b < hi && !(text[b - 1] == 0x0A && Self.isASCIIAlphanumeric(text[b])) { b += 1 }
-            runWhole(text, a, b, scratch: &s, emit: emit)
+            try runWhole(text, a, b, scratch: &s, emit: emit)
             a = b
         }
     }
@@ -65,13 +65,13 @@ extension PreTokenizer {
     }
 
     private func runWhole(_ text: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, scratch s: inout SplitScratch,
-                          emit: (UnsafeBufferPointer<UInt8>) -> Void) {
+                          emit: (UnsafeBufferPointer<UInt8>) -> Void) throws(PatternLimitError) {
         var ranges = [(lo, hi)]
         var next: [(Int, Int)] = []
         for step in splits {
             next.removeAll(keepingCapacity: true)
             for (a, b) in ranges {
-                split(UnsafeBufferPointer(rebasing: text[a..<b]), base: a, step: step, scratch: &s, into: &next)
+                try split(UnsafeBufferPointer(rebasing: text[a..<b]), base: a, step: step, scratch: &s, into: &next)
             }
             swap(&ranges, &next)
         }
@@ -81,10 +81,10 @@ extension PreTokenizer {
         }
         let regex = SplitStep(pattern: Self.gpt2, behavior: .isolated, invert: false)
         var words: [(Int, Int)] = []
-        func finish(_ piece: UnsafeBufferPointer<UInt8>) {
+        func finish(_ piece: UnsafeBufferPointer<UInt8>) throws(PatternLimitError) {
             guard byteLevel.useRegex else { return emit(piece) }
             words.removeAll(keepingCapacity: true)
-            split(piece, base: 0, step: regex, scratch: &s, into: &words)
+            try split(piece, base: 0, step: regex, scratch: &s, into: &words)
             for (x, y) in words { emit(UnsafeBufferPointer(rebasing: piece[x..<y])) }
         }
         var prefixed: [UInt8] = []
@@ -96,23 +96,31 @@ extension PreTokenizer {
                 prefixed.removeAll(keepingCapacity: true)
                 prefixed.append(0x20)
                 prefixed.append(contentsOf: piece)
-                prefixed.withUnsafeBufferPointer { finish($0) }
+                var failure: PatternLimitError?
+                prefixed.withUnsafeBufferPointer { p in
+                    do { try finish(p) } catch { failure = error as? PatternLimitError }
+                }
+                if let failure { throw failure }
             } else {
-                finish(piece)
+                try finish(piece)
             }
         }
     }
 
     /// Splits one piece, appending the kept sub-ranges offset by `base`.
     func split(_ piece: UnsafeBufferPointer<UInt8>, base: Int, step: SplitStep,
-               scratch s: inout SplitScratch, into out: inout [(Int, Int)]) {
+               scratch s: inout SplitScratch, into out: inout [(Int, Int)]) throws(PatternLimitError) {
         let table = step.pattern.table
         let bmp = table == .hand ? s.bmp.hand : s.bmp.category
         bmp.withUnsafeBufferPointer { s.text.load(piece, table: table, bmp: $0) }
         var matches: [Int] = []
         swap(&matches, &s.matches)
         matches.removeAll(keepingCapacity: true)
-        s.text.withView { step.pattern.appendMatches(in: $0, to: &matches) }
+        var failure: PatternLimitError?
+        s.text.withView { v in
+            do { try step.pattern.appendMatches(in: v, to: &matches) } catch { failure = error as? PatternLimitError }
+        }
+        if let failure { throw failure }
 
         // Hugging Face's `Pattern::find_matches`: matches and the gaps between them, covering the piece.
         let offsets = s.text.offsets

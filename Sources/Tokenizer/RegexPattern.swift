@@ -1,3 +1,5 @@
+import Foundation
+
 /// A backtracking matcher for `RegexNode` trees with Oniguruma's semantics: leftmost match,
 /// alternatives in order, greedy/lazy/possessive quantifiers, lookaround, on Unicode scalars.
 ///
@@ -15,8 +17,29 @@ struct RegexPattern: SplitPattern {
 
     var table: ScalarTable { .category }
 
-    func appendMatches(in text: ScalarView, to out: inout [Int]) {
-        let m = Matcher(s: text.scalars, info: text.classes)
+    /// The engine recurses once per nested step, so it runs on a thread of its own with this much
+    /// stack (reserved address space; only the pages a match touches are used), whatever thread
+    /// the caller is on.
+    static let stackBytes = 256 << 20
+
+    func appendMatches(in text: ScalarView, to out: inout [Int]) throws(PatternLimitError) {
+        var result: Result<[Int], PatternLimitError> = .success([])
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            var found: [Int] = []
+            do throws(PatternLimitError) { try self.search(in: text, to: &found); result = .success(found) } catch {
+                result = .failure(error)
+            }
+            done.signal()
+        }
+        thread.stackSize = Self.stackBytes
+        thread.start()
+        done.wait()
+        out += try result.get()
+    }
+
+    private func search(in text: ScalarView, to out: inout [Int]) throws(PatternLimitError) {
+        let m = Matcher(s: text.scalars, info: text.classes, budget: StepBudget())
         let n = text.count
         // Oniguruma's find_iter: search from the end of the last match; an empty match right where
         // the previous match ended is skipped by moving the search start one scalar on.
@@ -26,7 +49,9 @@ struct RegexPattern: SplitPattern {
             var found: (Int, Int)? = nil
             var start = from
             while start <= n {
+                m.budget.reset()
                 if let e = m.matchEnd(root, at: start) { found = (start, e); break }
+                if let reason = m.budget.exceeded { throw PatternLimitError(pattern: source, offset: start, reason: reason) }
                 start += 1
             }
             guard let (s, e) = found else { break }
@@ -42,14 +67,60 @@ struct RegexPattern: SplitPattern {
     }
 
     /// The end of the match of the whole pattern anchored at `start` (for tests).
-    func matchEnd(in text: ScalarView, at start: Int) -> Int? {
-        Matcher(s: text.scalars, info: text.classes).matchEnd(root, at: start)
+    func matchEnd(in text: ScalarView, at start: Int) throws(PatternLimitError) -> Int? {
+        let m = Matcher(s: text.scalars, info: text.classes, budget: StepBudget())
+        let e = m.matchEnd(root, at: start)
+        if let reason = m.budget.exceeded { throw PatternLimitError(pattern: source, offset: start, reason: reason) }
+        return e
+    }
+}
+
+/// A split pattern that could not be matched within the engine's limits (see `StepBudget`).
+struct PatternLimitError: Error, Sendable {
+    let pattern: String
+    /// Scalar offset, within the piece of text being split, where the failing match attempt started.
+    let offset: Int
+    let reason: String
+}
+
+/// Bounds one match attempt of the backtracking engine.
+///
+/// Patterns such as `(a|a)*b` or `(a+)+$` backtrack exponentially, and a tokenizer.json ships with
+/// every downloaded checkpoint, so a hostile or careless one must fail fast instead of hanging.
+/// Oniguruma, the engine Hugging Face tokenizers use, bounds a match attempt the same way (its
+/// retry limit in match defaults to 10,000,000). The depth bound keeps the recursion (about 0.9 KB
+/// of stack per nested step, measured) inside the stack of the thread the engine runs on
+/// (`RegexPattern.stackBytes`), so inputs like `(?:ab)+` over megabytes fail instead of crashing.
+final class StepBudget {
+    static let steps = 10_000_000
+    /// 2 KB per nested step: twice the measured cost.
+    static let maxDepth = RegexPattern.stackBytes / 2048
+    private(set) var left = StepBudget.steps
+    var depth = 0
+    private(set) var exceeded: String?
+
+    func reset() { left = Self.steps; depth = 0 }
+
+    /// Counts one step; false once the budget is spent (then every later step fails too, so the
+    /// matcher unwinds without finding a match).
+    @inline(__always)
+    func step() -> Bool {
+        left -= 1
+        if left >= 0 && depth < Self.maxDepth { return true }
+        if exceeded == nil {
+            exceeded = left < 0
+                ? "more than \(Self.steps) backtracking steps in one match attempt (catastrophic backtracking)"
+                : "recursion deeper than \(Self.maxDepth) nested steps in one match attempt"
+        }
+        left = -1
+        return false
     }
 }
 
 private struct Matcher {
     let s: UnsafeBufferPointer<UInt32>
     let info: UnsafeBufferPointer<UInt8>
+    let budget: StepBudget
     var n: Int { s.count }
 
     func matchEnd(_ node: RegexNode, at start: Int) -> Int? {
@@ -85,6 +156,9 @@ private struct Matcher {
     /// Whether `node` matches at `i` in a way that lets the continuation `k` succeed from where it
     /// ends; ways are tried in Oniguruma's priority order, so the first success is its match.
     func match(_ node: RegexNode, _ i: Int, _ k: (Int) -> Bool) -> Bool {
+        guard budget.step() else { return false }
+        budget.depth += 1
+        defer { budget.depth -= 1 }
         switch node {
         case .empty:
             return k(i)

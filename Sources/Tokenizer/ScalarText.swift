@@ -78,7 +78,7 @@ protocol SplitPattern: Sendable {
     /// Which per-scalar class bytes the matcher reads.
     var table: ScalarTable { get }
     /// Appends each match as a (start, end) pair of scalar indices.
-    func appendMatches(in text: ScalarView, to out: inout [Int])
+    func appendMatches(in text: ScalarView, to out: inout [Int]) throws(PatternLimitError)
     /// True if text may be cut after any "\n" that is followed by an ASCII letter or digit and each
     /// side matched on its own with the same result: no match spans such a cut and nothing on one
     /// side looks at the other. Lets a long text be pre-tokenized in chunks of bounded memory.

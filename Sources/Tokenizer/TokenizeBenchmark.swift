@@ -80,7 +80,7 @@ public enum TokenizeBenchmark {
                     let tok = try load()
                     vocab = tok.vocabSize
                     let t0 = clock(), c0 = threadCPU()
-                    let ids = tok.encode(text)
+                    let ids = try tok.encode(text)
                     spent += clock() - t0
                     cpu += threadCPU() - c0
                     passes += 1
@@ -95,7 +95,7 @@ public enum TokenizeBenchmark {
                 var spent = 0.0, cpu = 0.0, passes = 0
                 repeat {
                     let t0 = clock(), c0 = threadCPU()
-                    let ids = warmTokenizer!.encode(text)
+                    let ids = try warmTokenizer!.encode(text)
                     spent += clock() - t0
                     cpu += threadCPU() - c0
                     passes += 1

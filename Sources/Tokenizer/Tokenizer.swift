@@ -28,6 +28,8 @@ public final class Tokenizer: Sendable {
     private let tokens: [String?]
     private let tokenIds: [String: Int32]
     private let specialIds: Set<Int32>
+    /// The tokenizer.json this came from, for error messages.
+    public let file: String
     /// Each id's decoded bytes, `decodedBytes[decodedStart[id]..<decodedStart[id + 1]]`.
     private let decodedBytes: [UInt8]
     private let decodedStart: [Int]
@@ -52,6 +54,7 @@ public final class Tokenizer: Sendable {
     }
 
     init(json: [UInt8], tokenizerConfig: [UInt8]?, file: String, configFile: String) throws(TokenizerError) {
+        self.file = file
         let def = try TokenizerJSONReader(file: file).read(json)
         model = def.model
         addedTokens = AddedTokenMatcher(def.addedTokens)
@@ -113,10 +116,19 @@ public final class Tokenizer: Sendable {
 
     /// Token ids of `text`. With `addSpecialTokens`, the post-processor's template is applied
     /// (e.g. a BOS id in front); without it, exactly the ids of the text.
-    public func encode(_ text: String, addSpecialTokens: Bool = false) -> [Int32] {
+    ///
+    /// Throws when a `Split` pattern of tokenizer.json cannot be matched within the regex engine's
+    /// step budget (catastrophic backtracking), naming the file and the pattern.
+    public func encode(_ text: String, addSpecialTokens: Bool = false) throws(TokenizerError) -> [Int32] {
         var text = text
         var ids: [Int32] = []
-        text.withUTF8 { encode(utf8: $0, into: &ids) }
+        var failure: PatternLimitError?
+        text.withUTF8 { u in
+            do { try encode(utf8: u, into: &ids) } catch { failure = error as? PatternLimitError }
+        }
+        if let f = failure {
+            throw TokenizerError(file: file, message: "pre-tokenizer Split pattern \(f.pattern.debugDescription) needs \(f.reason) at character \(f.offset) of a piece of the text; simplify the pattern")
+        }
         if addSpecialTokens {
             for template in postProcessors {
                 var wrapped: [Int32] = []
@@ -134,7 +146,7 @@ public final class Tokenizer: Sendable {
     }
 
     /// Appends the ids of valid UTF-8 `text` (no special tokens added) to `ids`.
-    func encode(utf8 text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32]) {
+    func encode(utf8 text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32]) throws(PatternLimitError) {
         ids.reserveCapacity(ids.count + text.count / 3)
         var pieces: [Piece] = []
         if addedTokens.isEmpty {
@@ -150,7 +162,7 @@ public final class Tokenizer: Sendable {
             case .token(let id):
                 ids.append(id)
             case .text(let lo, let hi):
-                preTokenizer.run(text, lo, hi, scratch: &splitScratch) { word in
+                try preTokenizer.run(text, lo, hi, scratch: &splitScratch) { word in
                     model.tokenize(word, into: &ids, scratch: &mergeScratch)
                 }
             }

@@ -50,7 +50,7 @@ struct PerplexityCommand: ParsableCommand {
             Threads.set(threads ?? Threads.count)
             let input = try ModelInput(path: model)
             let tok = try input.tokenizer(override: tokenizer)
-            let ids = tok.encode(try readText(text), addSpecialTokens: false)
+            let ids = try tok.encode(try readText(text), addSpecialTokens: false)
             let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: maxWindows)
             guard windows.count > 0 else {
                 throw ValidationError("\(text) has \(ids.count) tokens, fewer than one window of --ctx \(ctx)")

@@ -81,7 +81,7 @@ struct VerifyCommand: ParsableCommand {
             let a = try ModelInput(path: original), b = try ModelInput(path: quantized)
             // Token ids must be the same for both: one tokenizer, the original's if it has one.
             let tok = try (try? a.tokenizer(override: tokenizer)) ?? b.tokenizer(override: tokenizer)
-            let ids = tok.encode(try readText(text), addSpecialTokens: false)
+            let ids = try tok.encode(try readText(text), addSpecialTokens: false)
             let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: maxWindows)
             guard windows.count > 0 else {
                 throw ValidationError("\(text) has \(ids.count) tokens, fewer than one window of --ctx \(ctx)")

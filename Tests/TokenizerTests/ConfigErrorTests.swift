@@ -23,14 +23,14 @@ final class ConfigErrorTests: XCTestCase {
         parseJSON(#"{"type": "Sequence", "pretokenizers": ["# + list.joined(separator: ",") + "]}")
     }
 
-    func testNormalizer() {
+    func testNormalizer() throws {
         assertRefused({ $0["normalizer"] = parseJSON(#"{"type": "NFKC"}"#) },
                       #"tokenizer.json: unsupported normalizer "NFKC""#)
         assertRefused({ $0["normalizer"] = parseJSON(#"{"type": "Sequence", "normalizers": [{"type": "Lowercase"}]}"#) },
                       #"tokenizer.json: unsupported normalizer "Lowercase""#)
     }
 
-    func testPreTokenizers() {
+    func testPreTokenizers() throws {
         assertRefused({ $0["pre_tokenizer"] = parseJSON(#"{"type": "Whitespace"}"#) },
                       #"tokenizer.json: unsupported pre_tokenizer "Whitespace""#)
         assertRefused({ $0["pre_tokenizer"] = self.preTokenizers([
@@ -47,7 +47,7 @@ final class ConfigErrorTests: XCTestCase {
                       #"tokenizer.json: pre_tokenizer Split has an empty String pattern"#)
     }
 
-    func testModel() {
+    func testModel() throws {
         assertRefused({ self.editModel(&$0, "type", .string("WordPiece")) },
                       #"tokenizer.json: unsupported model "WordPiece" (only BPE is implemented)"#)
         assertRefused({ self.editModel(&$0, "dropout", .number(0.1)) },
@@ -61,7 +61,7 @@ final class ConfigErrorTests: XCTestCase {
         assertRefused({ $0["model"] = nil }, #"tokenizer.json: missing "model" object"#)
     }
 
-    func testDecoderPostProcessorAndTruncation() {
+    func testDecoderPostProcessorAndTruncation() throws {
         assertRefused({ $0["decoder"] = parseJSON(#"{"type": "Metaspace"}"#) },
                       #"tokenizer.json: unsupported decoder "Metaspace""#)
         assertRefused({ $0["post_processor"] = parseJSON(#"{"type": "Fancy"}"#) },
@@ -70,13 +70,13 @@ final class ConfigErrorTests: XCTestCase {
                       "tokenizer.json: truncation is set; encoding with truncation is not supported (set it to null)")
     }
 
-    func testAddedTokens() {
+    func testAddedTokens() throws {
         assertRefused({
             $0["added_tokens"] = parseJSON(#"[{"id": 9000, "content": "<extra>", "special": true}]"#)
         }, #"tokenizer.json: added_tokens[0] "<extra>" has id 9000 but Hugging Face tokenizers would give it id 4096"#)
     }
 
-    func testUnreadableInput() {
+    func testUnreadableInput() throws {
         XCTAssertThrowsError(try Tokenizer(contentsOf: "/nonexistent/tokenizer.json")) { error in
             XCTAssertEqual("\(error)", "/nonexistent/tokenizer.json: cannot read file")
         }

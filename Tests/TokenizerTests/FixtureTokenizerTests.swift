@@ -13,7 +13,7 @@ final class FixtureTokenizerTests: XCTestCase {
         for c in list {
             let text = try XCTUnwrap(c["text"]?.stringValue)
             let expected = try XCTUnwrap(c["ids"]?.arrayValue).map { Int32($0.intValue!) }
-            let got = fixtureTokenizer.encode(text)
+            let got = try fixtureTokenizer.encode(text)
             XCTAssertEqual(got, expected, "ids of \(text.debugDescription)")
             XCTAssertEqual(fixtureTokenizer.decode(got), text, "round trip of \(text.debugDescription)")
         }
@@ -25,7 +25,7 @@ final class FixtureTokenizerTests: XCTestCase {
         for f in files {
             let name = try XCTUnwrap(f["file"]?.stringValue)
             let text = fixtureText("text/" + name)
-            let ids = fixtureTokenizer.encode(text)
+            let ids = try fixtureTokenizer.encode(text)
             XCTAssertEqual(ids.count, f["tokens"]?.intValue, name)
             let first = try XCTUnwrap(f["first_32"]?.arrayValue).map { Int32($0.intValue!) }
             let last = try XCTUnwrap(f["last_32"]?.arrayValue).map { Int32($0.intValue!) }
@@ -40,9 +40,9 @@ final class FixtureTokenizerTests: XCTestCase {
         }
     }
 
-    func testCalibrationTextRoundTrips() {
+    func testCalibrationTextRoundTrips() throws {
         let text = fixtureText("text/kjv-calib.txt")
-        let ids = fixtureTokenizer.encode(text)
+        let ids = try fixtureTokenizer.encode(text)
         XCTAssertGreaterThan(ids.count, 10_000)
         XCTAssertEqual(fixtureTokenizer.decode(ids), text)
     }
@@ -50,10 +50,10 @@ final class FixtureTokenizerTests: XCTestCase {
     func testBothFixtureModelsShareTheTokenizer() throws {
         let moe = try Tokenizer(contentsOf: fixturesPath + "/nemotron-h-tiny-moe/tokenizer.json")
         let text = "In the beginning God created the heaven and the earth."
-        XCTAssertEqual(moe.encode(text), fixtureTokenizer.encode(text))
+        XCTAssertEqual(try moe.encode(text), try fixtureTokenizer.encode(text))
     }
 
-    func testVocabularyAndSpecialTokens() {
+    func testVocabularyAndSpecialTokens() throws {
         let t = fixtureTokenizer
         XCTAssertEqual(t.vocabSize, 4096)
         XCTAssertEqual(t.id(of: "<s>"), 1)
@@ -69,9 +69,9 @@ final class FixtureTokenizerTests: XCTestCase {
         XCTAssertFalse(t.isSpecial(262))
     }
 
-    func testSpecialTokensInTextAndDecodeSkipping() {
+    func testSpecialTokensInTextAndDecodeSkipping() throws {
         let t = fixtureTokenizer
-        let ids = t.encode("<s>literal special</s>")
+        let ids = try t.encode("<s>literal special</s>")
         XCTAssertEqual(ids.first, 1)
         XCTAssertEqual(ids.last, 2)
         XCTAssertEqual(t.decode(ids, skipSpecialTokens: true), "literal special")
@@ -80,23 +80,23 @@ final class FixtureTokenizerTests: XCTestCase {
         XCTAssertEqual(t.decode([751, 9999, -1, 281, 81, 1197]), "Hello world")
     }
 
-    func testNoPostProcessorAddsNothing() {
+    func testNoPostProcessorAddsNothing() throws {
         // This tokenizer.json has post_processor null, so (as in Hugging Face) addSpecialTokens
         // has nothing to add; BOS is the caller's business via bosTokenId.
-        XCTAssertEqual(fixtureTokenizer.encode("Hello world", addSpecialTokens: true), [751, 281, 81, 1197])
+        XCTAssertEqual(try fixtureTokenizer.encode("Hello world", addSpecialTokens: true), [751, 281, 81, 1197])
     }
 
-    func testDecodeOfCutCharacterIsReplacementCharacter() {
+    func testDecodeOfCutCharacterIsReplacementCharacter() throws {
         let t = fixtureTokenizer
-        let ids = t.encode("日")
+        let ids = try t.encode("日")
         XCTAssertEqual(ids.count, 3)
         XCTAssertEqual(t.decode(Array(ids.prefix(2))), "\u{FFFD}")
         XCTAssertEqual(t.decode(ids), "日")
     }
 
-    func testConcurrentEncodingAgrees() {
+    func testConcurrentEncodingAgrees() throws {
         let text = fixtureText("text/kjv-calib.txt")
-        let expected = fixtureTokenizer.encode(text)
+        let expected = try fixtureTokenizer.encode(text)
         final class Results: @unchecked Sendable {
             let lock = NSLock()
             var ok = [Bool](repeating: false, count: 4)
@@ -104,8 +104,8 @@ final class FixtureTokenizerTests: XCTestCase {
         let results = Results()
         DispatchQueue.concurrentPerform(iterations: 4) { i in
             let t = try! Tokenizer(contentsOf: fixtureTokenizerPath)
-            let shared = fixtureTokenizer.encode(text) == expected
-            let fresh = t.encode(text) == expected
+            let shared = try! fixtureTokenizer.encode(text) == expected
+            let fresh = try! t.encode(text) == expected
             results.lock.lock()
             results.ok[i] = shared && fresh
             results.lock.unlock()
@@ -116,18 +116,18 @@ final class FixtureTokenizerTests: XCTestCase {
     /// Not a test of speed (no timing assertions): prints encode throughput so a release run
     /// (`swift test -c release --filter TokenizerTests.FixtureTokenizerTests/testReportEncodeThroughput`)
     /// shows it.
-    func testReportEncodeThroughput() {
+    func testReportEncodeThroughput() throws {
         let text = fixtureText("text/kjv-heldout.txt")
         let bytes = Double(text.utf8.count)
         let cold = try! Tokenizer(contentsOf: fixtureTokenizerPath)
         var start = DispatchTime.now().uptimeNanoseconds
-        let ids = cold.encode(text)
+        let ids = try cold.encode(text)
         let coldSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         var rounds = 0
         start = DispatchTime.now().uptimeNanoseconds
         var elapsed = 0.0
         while elapsed < 1.0 || rounds < 3 {
-            XCTAssertEqual(cold.encode(text).count, ids.count)
+            XCTAssertEqual(try cold.encode(text).count, ids.count)
             rounds += 1
             elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }

@@ -18,7 +18,7 @@ final class CalibrationTests: XCTestCase {
 
     static func tokens(_ file: String) -> [Int32] {
         let tok = try! Tokenizer(contentsOf: Fixtures.model("nemotron-h-tiny-moe") + "/tokenizer.json")
-        return tok.encode(String(decoding: try! MappedFile.contents(of: Fixtures.text(file)), as: UTF8.self), addSpecialTokens: false)
+        return try! tok.encode(String(decoding: try! MappedFile.contents(of: Fixtures.text(file)), as: UTF8.self), addSpecialTokens: false)
     }
     static let calib = tokens("kjv-calib.txt")
     static let heldout = tokens("kjv-heldout.txt")

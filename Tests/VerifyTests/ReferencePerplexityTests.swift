@@ -11,7 +11,7 @@ final class ReferencePerplexityTests: XCTestCase {
     static let heldout: [Int32] = {
         let tok = try! Tokenizer(contentsOf: Fixtures.model("nemotron-h-tiny-moe") + "/tokenizer.json")
         let text = String(decoding: try! MappedFile.contents(of: Fixtures.text("kjv-heldout.txt")), as: UTF8.self)
-        return tok.encode(text, addSpecialTokens: false)
+        return try! tok.encode(text, addSpecialTokens: false)
     }()
 
     func reference(_ model: String, _ key: String) throws -> Double {

@@ -13,7 +13,7 @@ final class VerificationTests: XCTestCase {
     static let heldout: [Int32] = {
         let tok = try! Tokenizer(contentsOf: Fixtures.model("nemotron-h-tiny-moe") + "/tokenizer.json")
         let text = String(decoding: try! MappedFile.contents(of: Fixtures.text("kjv-heldout.txt")), as: UTF8.self)
-        return tok.encode(text, addSpecialTokens: false)
+        return try! tok.encode(text, addSpecialTokens: false)
     }()
     static let windows = EvaluationWindows(tokens: heldout, ctx: 256, maxWindows: 2)
 

@@ -251,7 +251,7 @@ public enum ForwardBenchmark {
         guard let t = text else { return randomTokens(count, vocab: vocab) }
         let tok = try Tokenizer(contentsOf: fixture + "/tokenizer.json")
         let bytes = try MappedFile.contents(of: t)
-        let ids = tok.encode(String(decoding: bytes, as: UTF8.self), addSpecialTokens: false)
+        let ids = try tok.encode(String(decoding: bytes, as: UTF8.self), addSpecialTokens: false)
         guard !ids.isEmpty else { return randomTokens(count, vocab: vocab) }
         return (0..<count).map { ids[$0 % ids.count] }
     }
