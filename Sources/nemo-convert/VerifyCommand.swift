@@ -78,13 +78,20 @@ struct VerifyCommand: ParsableCommand {
         let report: VerifyReport
         do {
             Threads.set(threads ?? Threads.count)
+            TemporaryFiles.installSignalHandlers()
             let a = try ModelInput(path: original), b = try ModelInput(path: quantized)
+            if let p = plot {
+                var inputs = a.files.map { (what: "ORIGINAL's", path: $0) } + b.files.map { (what: "QUANTIZED's", path: $0) }
+                inputs.append(("--text", text))
+                if let t = tokenizer { inputs.append(("--tokenizer", t)) }
+                try OutputPath.check(outputs: [("--plot", p)], inputs: inputs)
+            }
             // Token ids must be the same for both: one tokenizer, the original's if it has one.
             let tok = try (try? a.tokenizer(override: tokenizer)) ?? b.tokenizer(override: tokenizer)
             let ids = tok.encode(try readText(text), addSpecialTokens: false)
             let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: maxWindows)
             guard windows.count > 0 else {
-                throw ValidationError("\(text) has \(ids.count) tokens, fewer than one window of --ctx \(ctx)")
+                throw tooShort(text, tokens: ids.count, ctx: ctx)
             }
             let bar = ProgressLine(quiet: json)
             do {

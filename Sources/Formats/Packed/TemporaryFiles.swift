@@ -32,18 +32,32 @@ public enum TemporaryFiles {
         }
     }
 
-    /// Installs SIGINT/SIGTERM/SIGHUP handlers that remove registered temporary files and exit
-    /// with 128 + signal, as a shell would report.
+    /// Installs SIGINT/SIGTERM/SIGHUP/SIGPIPE handlers that remove registered temporary files and
+    /// exit with 128 + signal, as a shell would report; and handlers for the signals a crash
+    /// raises (a Swift trap is SIGILL or SIGTRAP) that remove them and then die of the same signal,
+    /// so a crash still looks like one. SIGKILL cannot be caught: the next run writing the same
+    /// output sweeps what it left (`AtomicFile.sweepStale`).
     public static func installSignalHandlers() {
         guard !installed else { return }
         installed = true
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] {
             signal(sig) { s in
-                for i in 0..<TemporaryFiles.slots where TemporaryFiles.storage[i * TemporaryFiles.slotBytes] != 0 {
-                    unlink(TemporaryFiles.storage + i * TemporaryFiles.slotBytes)
-                }
+                TemporaryFiles.unlinkAll()
                 _exit(128 + s)
             }
+        }
+        for sig in [SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGSEGV, SIGFPE] {
+            signal(sig) { s in
+                TemporaryFiles.unlinkAll()
+                signal(s, SIG_DFL)
+                raise(s)
+            }
+        }
+    }
+
+    private static func unlinkAll() {
+        for i in 0..<slots where storage[i * slotBytes] != 0 {
+            unlink(storage + i * slotBytes)
         }
     }
 }
