@@ -2,6 +2,7 @@ import ArgumentParser
 import Formats
 import Quantize
 import Tokenizer
+import Verify
 
 /// Exit codes scripts can branch on (README, "Commands"). ArgumentParser already uses 64 for usage errors.
 enum Exit {
@@ -28,7 +29,8 @@ func exitCode(for error: Error) -> ExitCode {
     switch error {
     case is UsageError, is OutputConflict: return Exit.usage
     case FormatError.output: return Exit.outputFailed
-    case is FormatError, is RecipeError, is TokenizerError: return Exit.badInput
+    // VerifyError: models that cannot be compared are inconsistent input, like a corrupt file.
+    case is FormatError, is RecipeError, is TokenizerError, is VerifyError: return Exit.badInput
     default: return .failure
     }
 }

@@ -138,7 +138,7 @@ final class AtomicFile {
 
 /// When this process started writing (its first output), in seconds since the epoch: temporaries
 /// older than that cannot be this run's.
-nonisolated(unsafe) private let runStart: Int = time(nil)
+private let runStart: Int = time(nil)
 
 /// Writes a small file (config.json, an index, a report) so that readers see either the old
 /// contents or the new, never a torn write.
