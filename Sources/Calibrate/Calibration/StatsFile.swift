@@ -118,12 +118,12 @@ public enum StatsFile {
                 throw FormatError.invalidTensor(file: file, tensor: k.name + ".sum_sq", message: "no linear weight of this model is called '\(k.name)'")
             }
             guard s.width == want else {
-                throw FormatError.modelMismatch(file: file, message: "statistics '\(k.name).sum_sq' have width \(s.width), but the weight '\(k.name)' has \(want) input columns (statistics of another model?)")
+                throw FormatError.invalidTensor(file: file, tensor: k.name + ".sum_sq", message: "width \(s.width), but the weight '\(k.name)' has \(want) input columns (statistics of another model?)")
             }
         }
         if let moe = map.config.moe {
             for (l, c) in stats.routingCounts where c.count != moe.experts {
-                throw FormatError.modelMismatch(file: file, message: "layers.\(l).mixer.routing_counts has \(c.count) experts, the model \(moe.experts)")
+                throw FormatError.invalidTensor(file: file, tensor: "layers.\(l).mixer.routing_counts", message: "\(c.count) experts, the model has \(moe.experts)")
             }
         }
     }
