@@ -16,17 +16,28 @@ public enum TemporaryFiles {
         return p
     }()
     nonisolated(unsafe) private static var installed = false
+    /// Every writer registers its temporary file, from whichever thread creates it; the signal
+    /// handler only reads, so only registration needs the lock.
+    nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
 
     static func register(_ path: String) {
         let bytes = Array(path.utf8CString)
         guard bytes.count <= slotBytes else { return }
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
         for s in 0..<slots where storage[s * slotBytes] == 0 {
-            bytes.withUnsafeBufferPointer { (storage + s * slotBytes).update(from: $0.baseAddress!, count: bytes.count) }
+            // Name first, first byte last: the handler never sees a half-written path.
+            bytes.withUnsafeBufferPointer { (storage + s * slotBytes + 1).update(from: $0.baseAddress! + 1, count: bytes.count - 1) }
+            storage[s * slotBytes] = bytes[0]
             return
         }
     }
 
     static func unregister(_ path: String) {
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
         for s in 0..<slots where storage[s * slotBytes] != 0 {
             if String(cString: storage + s * slotBytes) == path { storage[s * slotBytes] = 0 }
         }
