@@ -32,8 +32,13 @@ enum CLIRunner {
         return (p, out, err)
     }
 
-    static func run(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// `timeout`: a command that hangs (a regression) is terminated and reported, not waited on forever.
+    static func run(_ args: [String], environment: [String: String] = [:], timeout: Double = 300) throws -> (status: Int32, stdout: String, stderr: String) {
         let (p, out, err) = try start(args, environment: environment)
+        let pid = p.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        defer { watchdog.cancel() }
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))

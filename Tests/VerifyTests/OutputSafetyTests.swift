@@ -4,7 +4,12 @@ import Formats
 
 /// Issue 10, item 1: no output may replace an input, another output, a device or a symlink.
 final class OutputSafetyTests: ScratchDirectoryTestCase {
-    let text = Fixtures.text("kjv-heldout.txt")
+    /// A copy of the held-out text: tests name it as an output, and on a regression it would be replaced.
+    var text: String {
+        let t = dir + "/heldout.txt"
+        if !FileManager.default.fileExists(atPath: t) { try? FileManager.default.copyItem(atPath: Fixtures.text("kjv-heldout.txt"), toPath: t) }
+        return t
+    }
 
     func testConvertRefusesToOverwriteAnyCheckpointFile() throws {
         let m = try copyModel()
@@ -68,16 +73,19 @@ final class OutputSafetyTests: ScratchDirectoryTestCase {
 
     func testDeviceOutputIsRefusedAndLeftADevice() throws {
         let m = try copyModel()
-        var devices = ["/dev/null"]
-        // A private twin of /dev/null (root only), so a regression would not break the real one.
-        if getuid() == 0, mknod(dir + "/null", S_IFCHR | 0o666, dev_t(0x103)) == 0 { devices.insert(dir + "/null", at: 0) }
-        for d in devices {
-            let r = try CLIRunner.run(["convert", m, "-o", d, "--recipe", "int8"])
-            XCTAssertEqual(r.status, 64, d)
-            XCTAssertEqual(r.stderr, "error: -o \(d) exists and is a character device, not a regular file; the output is written to a temporary file and renamed over it, which would replace it (name a regular file)\n")
+        // Never the real /dev/null: on a regression the test itself would replace it. A private
+        // twin (root only) and a FIFO stand in for it.
+        var nodes: [(path: String, kind: mode_t, name: String)] = []
+        if mknod(dir + "/null", S_IFCHR | 0o666, dev_t(0x103)) == 0 { nodes.append((dir + "/null", S_IFCHR, "a character device")) }
+        XCTAssertEqual(mkfifo(dir + "/fifo", 0o600), 0)
+        nodes.append((dir + "/fifo", S_IFIFO, "a FIFO"))
+        for n in nodes {
+            let r = try CLIRunner.run(["convert", m, "-o", n.path, "--recipe", "int8"], timeout: 60)
+            XCTAssertEqual(r.status, 64, n.path)
+            XCTAssertEqual(r.stderr, "error: -o \(n.path) exists and is \(n.name), not a regular file; the output is written to a temporary file and renamed over it, which would replace it (name a regular file)\n")
             var st = stat()
-            XCTAssertEqual(lstat(d, &st), 0)
-            XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "\(d) must still be a character device")
+            XCTAssertEqual(lstat(n.path, &st), 0)
+            XCTAssertEqual(st.st_mode & S_IFMT, n.kind, "\(n.path) must keep its kind")
         }
         // A directory is refused the same way.
         let r = try CLIRunner.run(["convert", m, "-o", dir, "--recipe", "int8"])
