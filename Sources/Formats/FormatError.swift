@@ -4,6 +4,9 @@
 /// useless without knowing which of 30 shards and 6,000 tensors it came from.
 public enum FormatError: Error, Equatable, CustomStringConvertible, Sendable {
     case io(file: String, message: String)
+    /// Writing an output failed (disk full, read-only file system, no permission): the input was
+    /// fine, so scripts see a different exit code (73) than for a bad input (65).
+    case output(file: String, message: String)
     case invalidHeader(file: String, message: String)
     case invalidTensor(file: String, tensor: String, message: String)
     case invalidIndex(file: String, message: String)
@@ -17,6 +20,7 @@ public enum FormatError: Error, Equatable, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .io(let f, let m): return "\(f): \(m)"
+        case .output(let f, let m): return "\(f): \(m)"
         case .invalidHeader(let f, let m): return "\(f): invalid safetensors header: \(m)"
         case .invalidTensor(let f, let t, let m): return "\(f): tensor '\(t)': \(m)"
         case .invalidIndex(let f, let m): return "\(f): invalid shard index: \(m)"

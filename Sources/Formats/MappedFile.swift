@@ -14,12 +14,14 @@ public final class MappedFile: @unchecked Sendable {
     public init(path: String) throws(FormatError) {
         self.path = path
         isMapped = true
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer; it is
+        // then refused below like any file that is not regular. No effect on regular files.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FormatError.io(file: path, message: "cannot open: \(errnoString())") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw FormatError.io(file: path, message: "cannot stat: \(errnoString())") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FormatError.io(file: path, message: "not a regular file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FormatError.io(file: path, message: "not a regular file (\(fileKind(st.st_mode)))") }
         count = Int(st.st_size)
         if count == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -73,3 +75,21 @@ public final class MappedFile: @unchecked Sendable {
 }
 
 func errnoString() -> String { String(cString: strerror(errno)) }
+
+func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFDIR: return "a directory"
+    case S_IFCHR: return "a character device"
+    case S_IFBLK: return "a block device"
+    case S_IFIFO: return "a FIFO"
+    case S_IFSOCK: return "a socket"
+    default: return "a special file"
+    }
+}
+
+/// Why `path` cannot be opened, or nil when it exists: "no such file or directory", "too many
+/// levels of symbolic links" (a loop), "permission denied"…
+func missingReason(_ path: String) -> String? {
+    var st = stat()
+    return stat(path, &st) == 0 ? nil : errnoString().lowercased()
+}

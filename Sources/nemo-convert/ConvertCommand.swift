@@ -80,7 +80,7 @@ struct ConvertCommand: ParsableCommand {
         if saveStats != nil && calib == nil { throw ValidationError("--save-stats needs --calib FILE") }
         if calibWindows < 1 { throw ValidationError("--calib-windows must be at least 1") }
         if ctx < 2 { throw ValidationError("--ctx must be at least 2") }
-        if !(damp > 0) { throw ValidationError("--damp must be positive") }
+        if !(damp > 0 && damp.isFinite) { throw ValidationError("--damp must be a positive finite number (a fraction of the mean diagonal, e.g. 0.01)") }
     }
 
     func run() throws {
@@ -88,8 +88,13 @@ struct ConvertCommand: ParsableCommand {
             TemporaryFiles.installSignalHandlers()
             if let t = threads { Threads.set(t) }
             let ck = try Checkpoint(path: model)
+            try checkOutputs(ck)
             let map = try TensorMap(checkpoint: ck)
             let r = try Recipe.load(recipe, groupSize: groupSize)
+            // A group size that changes nothing would be silently ignored: say so instead.
+            if let g = groupSize, try Recipe.load(recipe, groupSize: 1) == Recipe.load(recipe, groupSize: 2) {
+                throw UsageError("--group-size \(g) has no effect: recipe '\(r.name)' has no grouped INT4 scheme to apply it to")
+            }
             let conv = Converter(map: map, recipe: r)
             conv.threads = threads ?? Threads.count
             if let ms = ProcessInfo.processInfo.environment["NEMO_CONVERT_TEST_DELAY_MS"].flatMap(Double.init) {
@@ -140,6 +145,18 @@ struct ConvertCommand: ParsableCommand {
         } catch let e as ValidationError { throw e } catch { fail(error) }
     }
 
+    /// No output may be an input or another output (README: "No output overwrites an input").
+    private func checkOutputs(_ ck: Checkpoint) throws {
+        var inputs = ck.inputFiles.map { (what: "the checkpoint's", path: $0) }
+        if let c = calib { inputs.append(("--calib", c)) }
+        inputs += stats.map { ("--stats", $0) }
+        if Recipe.Builtin(rawValue: recipe) == nil { inputs.append(("--recipe", recipe)) }
+        var outputs: [(option: String, path: String)] = []
+        if let o = output, !dryRun { outputs.append(("-o", o)) }
+        if let s = saveStats, !dryRun { outputs.append(("--save-stats", s)) }
+        try OutputPath.check(outputs: outputs, inputs: inputs)
+    }
+
     private func calibrated(map: TensorMap, recipe: Recipe, checkpoint ck: Checkpoint, meta: JSONObject,
                             blobs: [(String, [UInt8])], bar: ProgressLine) throws -> (ConvertReport, CalibrationReport) {
         var options = CalibrationOptions()
@@ -154,15 +171,22 @@ struct ConvertCommand: ParsableCommand {
             let ids = try input.tokenizer(override: nil).encode(try readText(text), addSpecialTokens: false)
             let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: calibWindows)
             guard windows.count > 0 else {
-                throw ValidationError("\(text) has \(ids.count) tokens, fewer than one window of --ctx \(ctx)")
+                throw tooShort(text, tokens: ids.count, ctx: ctx)
             }
             source = .text(tokens: windows.tokens(0..<windows.count), windows: windows.count, ctx: ctx)
         } else {
             let merged = CalibrationStats()
-            for path in stats { try merged.merge(try StatsFile.load(path, config: map.config), file: path) }
+            for path in stats {
+                let loaded = try StatsFile.load(path, config: map.config)
+                // Before any work: statistics of another model's widths would crash GPTQ or read past
+                // the importance arrays.
+                try StatsFile.check(loaded, against: map, file: path)
+                try merged.merge(loaded, file: path)
+            }
             source = .statistics(merged, path: stats.joined(separator: ","))
         }
         let cc = CalibratedConverter(map: map, recipe: recipe, options: options)
+        cc.calibrationSource = calib ?? stats.joined(separator: ",")
         cc.converter.threads = threads ?? Threads.count
         return try cc.convert(to: output!, source: source, metadata: meta, blobs: blobs, saveStats: saveStats) { p in
             bar.update("calibrate (\(options.method.rawValue)): \(p.step)/\(p.steps)  \(p.what)")

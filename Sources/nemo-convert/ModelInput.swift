@@ -8,18 +8,25 @@ struct ModelInput {
     let weights: WeightProvider
     let tokenizerPath: String?
     let packed: PackedWeights?
+    let checkpoint: Checkpoint?
+    /// Every file this input reads, for `OutputPath.check`.
+    let files: [String]
 
     init(path: String) throws {
         if PackedFile.isPacked(path: path) {
             let p = try PackedWeights(path: path)
             weights = p
             packed = p
+            checkpoint = nil
             tokenizerPath = nil
+            files = [path]
             return
         }
         let ck = try Checkpoint(path: path)
         weights = CheckpointWeights(map: try TensorMap(checkpoint: ck))
         packed = nil
+        checkpoint = ck
+        files = ck.inputFiles
         let t = ck.directory + "/tokenizer.json"
         tokenizerPath = fileExists(t) ? t : nil
     }
@@ -48,4 +55,9 @@ func readText(_ path: String) throws -> String {
         throw FormatError.io(file: path, message: "not valid UTF-8 text")
     }
     return s
+}
+
+/// Text shorter than one evaluation window is an input problem (65), named with its file.
+func tooShort(_ text: String, tokens: Int, ctx: Int) -> FormatError {
+    .io(file: text, message: "has \(tokens) tokens, fewer than one window of --ctx \(ctx) (use a longer text or a smaller --ctx)")
 }

@@ -53,7 +53,7 @@ struct PerplexityCommand: ParsableCommand {
             let ids = try tok.encode(try readText(text), addSpecialTokens: false)
             let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: maxWindows)
             guard windows.count > 0 else {
-                throw ValidationError("\(text) has \(ids.count) tokens, fewer than one window of --ctx \(ctx)")
+                throw tooShort(text, tokens: ids.count, ctx: ctx)
             }
             let bar = ProgressLine(quiet: json)
             let r = try Perplexity.evaluate(model: HybridModel(weights: input.weights), windows: windows, batchSize: batch) { p in

@@ -59,6 +59,9 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Skip the per-expert error of MoE layers (saves one extra pass over each routed expert).")
     var noExpertErrors = false
 
+    @Flag(help: "Verify even when ORIGINAL's tensor data differ from those QUANTIZED was converted from (normally exit 65).")
+    var allowDifferentSource = false
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -76,15 +79,35 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         let report: VerifyReport
+        var source: SourceCheck.Result?
         do {
             Threads.set(threads ?? Threads.count)
+            TemporaryFiles.installSignalHandlers()
             let a = try ModelInput(path: original), b = try ModelInput(path: quantized)
+            if let p = plot {
+                var inputs = a.files.map { (what: "ORIGINAL's", path: $0) } + b.files.map { (what: "QUANTIZED's", path: $0) }
+                inputs.append(("--text", text))
+                if let t = tokenizer { inputs.append(("--tokenizer", t)) }
+                try OutputPath.check(outputs: [("--plot", p)], inputs: inputs)
+            }
+            if let pk = b.packed, let ck = a.checkpoint {
+                source = SourceCheck.compare(packed: pk.file, original: try TensorMap(checkpoint: ck))
+                if let sc = source, !sc.matches {
+                    let msg = "\(original) is not the checkpoint \(quantized) was converted from: \(sc.differing.count) of \(sc.compared) tensors differ "
+                        + "(first: '\(sc.differing[0])'); the comparison would measure the difference between two models, not quantization"
+                    guard allowDifferentSource else {
+                        throw VerifyError(msg + " (--allow-different-source compares them anyway)")
+                    }
+                    var err = StandardError()
+                    print("warning: \(msg)", to: &err)
+                }
+            }
             // Token ids must be the same for both: one tokenizer, the original's if it has one.
             let tok = try (try? a.tokenizer(override: tokenizer)) ?? b.tokenizer(override: tokenizer)
             let ids = try tok.encode(try readText(text), addSpecialTokens: false)
             let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: maxWindows)
             guard windows.count > 0 else {
-                throw ValidationError("\(text) has \(ids.count) tokens, fewer than one window of --ctx \(ctx)")
+                throw tooShort(text, tokens: ids.count, ctx: ctx)
             }
             let bar = ProgressLine(quiet: json)
             do {
@@ -114,6 +137,7 @@ struct VerifyCommand: ParsableCommand {
             o["original"] = ["path": .string(original), "ppl": .number(report.original.ppl), "nll_mean": .number(report.original.nllMean)]
             o["quantized"] = ["path": .string(quantized), "ppl": .number(report.quantized.ppl), "nll_mean": .number(report.quantized.nllMean)]
             o["thresholds"] = thresholds.json
+            o["source_check"] = source.map { ["compared": .int($0.compared), "differing": .int($0.differing.count), "matches": .bool($0.matches)] } ?? .null
             o["passed"] = .bool(failures.isEmpty)
             o["failures"] = .array(failures.map { .string($0) })
             print(JSONWriter.string(.object(o)))

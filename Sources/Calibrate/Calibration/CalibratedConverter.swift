@@ -12,6 +12,8 @@ import Quantize
 public final class CalibratedConverter {
     public let converter: Converter
     public let options: CalibrationOptions
+    /// The calibration text or statistics files, for messages that must say where bad data came from.
+    public var calibrationSource: String?
     public var map: TensorMap { converter.map }
     public var config: ModelConfig { converter.map.config }
 
@@ -36,6 +38,7 @@ public final class CalibratedConverter {
                         saveStats: String? = nil, progress: ((Progress) -> Void)? = nil) throws -> (ConvertReport, CalibrationReport) {
         let start = Date()
         let plans = try converter.plans()
+        if case let .statistics(loaded, path) = source { try StatsFile.check(loaded, against: map, file: path) }
         let L = config.layers.count
         var byLayer = [[(BoundTensor, TensorPlan)]](repeating: [], count: L)
         var pre: [(BoundTensor, TensorPlan)] = [], post: [(BoundTensor, TensorPlan)] = []
@@ -185,7 +188,14 @@ public final class CalibratedConverter {
                 for i in 0..<n { for j in 0..<n { g[i * n + j] /= sc[i] * sc[j] } }
             }
             let diag = (0..<n).map { g[$0 * n + $0] }
-            let f = try g.withUnsafeBufferPointer { try HessianFactor(gram: $0.baseAddress!, cols: n, damping: options.damping, actOrder: options.actOrder) }
+            let f: HessianFactor
+            do {
+                f = try g.withUnsafeBufferPointer { try HessianFactor(gram: $0.baseAddress!, cols: n, damping: options.damping, actOrder: options.actOrder) }
+            } catch let e as HessianFactor.Failure {
+                // The statistics cannot calibrate this weight: bad input, named by file and tensor.
+                throw FormatError.invalidTensor(file: calibrationSource ?? "calibration statistics", tensor: t.name,
+                                                message: "\(e.description) (its \(s.rows) calibration rows do not span the weight's \(n) input columns; more or other calibration text, or a larger --damp, may help)")
+            }
             if f.damping > options.damping { extraDamping[t.name] = f.damping }
             return (GPTQEncoder(factor: f, blockSize: options.blockSize, importance: diag), attrs)
         }
@@ -248,7 +258,7 @@ public final class CalibratedConverter {
 
     private func rareExperts(_ s: CalibrationStats, tokens: Int) -> [CalibrationReport.RareExpert] {
         guard let moe = config.moe, tokens > 0 else { return [] }
-        let uniform = Double(tokens * moe.topK) / Double(moe.experts)
+        let uniform = Double(tokens) * Double(moe.topK) / Double(moe.experts)
         var out: [CalibrationReport.RareExpert] = []
         for (l, counts) in s.routingCounts.sorted(by: { $0.key < $1.key }) {
             for (e, c) in counts.enumerated() where Double(c) < options.rareExpertShare * uniform {

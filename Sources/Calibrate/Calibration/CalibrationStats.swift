@@ -42,7 +42,7 @@ public final class CalibrationStats {
 
     public func addRouting(layer: Int, experts: Int, indices: UnsafePointer<Int32>, count: Int) {
         var c = routingCounts[layer] ?? [Int](repeating: 0, count: experts)
-        for i in 0..<count { let e = Int(indices[i]); if e >= 0 && e < experts { c[e] += 1 } }
+        for i in 0..<count { let e = Int(indices[i]); if e >= 0 && e < experts { c[e] = c[e].saturatingAdd(1) } }
         routingCounts[layer] = c
     }
 
@@ -82,12 +82,12 @@ public final class CalibrationStats {
                 guard mine.count == c.count else {
                     throw FormatError.modelMismatch(file: file, message: "layer \(l) routing counts have \(c.count) experts, expected \(mine.count)")
                 }
-                routingCounts[l] = zip(mine, c).map { $0 + $1 }
+                routingCounts[l] = zip(mine, c).map { $0.saturatingAdd($1) }
             } else {
                 routingCounts[l] = c
             }
         }
-        tokens += o.tokens
+        tokens = tokens.saturatingAdd(o.tokens)
     }
 
     /// Removes one layer's statistics and returns them (a layer's are no longer needed once it is

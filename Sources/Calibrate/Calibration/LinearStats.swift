@@ -58,13 +58,13 @@ public final class LinearStats {
                             g.baseAddress, Int32(w))
             }
         }
-        rows += n
+        rows = rows.saturatingAdd(n)
     }
 
     /// Adds another run's statistics of the same weight.
     public func merge(_ o: LinearStats) {
         precondition(o.width == width)
-        rows += o.rows
+        rows = rows.saturatingAdd(o.rows)
         for j in 0..<width { sumSquares[j] += o.sumSquares[j]; absMax[j] = max(absMax[j], o.absMax[j]) }
         if let og = o.gram {
             if gram == nil { gram = og } else { for i in 0..<(width * width) { gram![i] += og[i] } }
@@ -77,7 +77,7 @@ public final class LinearStats {
     public func merge(_ o: LinearStats, weight: Double) {
         precondition(o.width == width)
         if weight == 1 { merge(o); return }
-        rows += Int((Double(o.rows) * weight).rounded())
+        rows = rows.saturatingAdd(Int(exactly: (Double(o.rows) * weight).rounded()) ?? .max)
         for j in 0..<width { sumSquares[j] += o.sumSquares[j] * weight; absMax[j] = max(absMax[j], o.absMax[j]) }
         if let og = o.gram, gram != nil {
             let w = Float(weight)
@@ -103,5 +103,14 @@ public final class LinearStats {
         let w = width
         for i in 0..<w { for j in 0..<i { g[i * w + j] = g[j * w + i] } }
         return g
+    }
+}
+
+extension Int {
+    /// Counters of merged statistics files stop at Int.max instead of trapping: a file claiming
+    /// 2⁶³ rows is odd but its means are still usable, and a trap would leave nothing useful.
+    func saturatingAdd(_ o: Int) -> Int {
+        let (r, overflow) = addingReportingOverflow(o)
+        return overflow ? (o > 0 ? .max : .min) : r
     }
 }

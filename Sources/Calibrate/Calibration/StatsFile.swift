@@ -49,6 +49,9 @@ private func rawBytes<T>(_ a: [T]) -> [UInt8] { a.withUnsafeBytes { Array($0) } 
 /// Reads statistics files back, validating every entry against the model they are used for.
 public enum StatsFile {
     public static func load(_ path: String, config: ModelConfig) throws(FormatError) -> CalibrationStats {
+        if PackedFile.isPacked(path: path) {
+            throw FormatError.unsupported(file: path, tensor: nil, message: "this is a packed model written by convert, not a statistics file (convert --save-stats FILE writes those)")
+        }
         let f = try SafetensorsFile(path: path)
         guard f.metadata["format"] == "nemo-convert-stats" else {
             throw FormatError.invalidHeader(file: path, message: "not a nemo-convert statistics file (metadata format is '\(f.metadata["format"] ?? "missing")')")
@@ -61,7 +64,9 @@ public enum StatsFile {
         for t in f.tensors {
             let name = t.name
             if name == "tokens" {
-                stats.tokens = Int(try int64s(f, name, count: 1)[0])
+                let n = try int64s(f, name, count: 1)[0]
+                guard n >= 0 else { throw FormatError.invalidTensor(file: path, tensor: name, message: "negative token count \(n)") }
+                stats.tokens = Int(n)
                 continue
             }
             if name.hasSuffix(".routing_counts") {
@@ -69,6 +74,9 @@ public enum StatsFile {
                     throw FormatError.invalidTensor(file: path, tensor: name, message: "no MoE layer of this model matches")
                 }
                 let c = try int64s(f, name, count: moe.experts)
+                if let bad = c.firstIndex(where: { $0 < 0 }) {
+                    throw FormatError.invalidTensor(file: path, tensor: name, message: "expert \(bad) has a negative count \(c[bad])")
+                }
                 stats.setRouting(layer: l, counts: c.map { Int($0) })
                 continue
             }
@@ -86,9 +94,38 @@ public enum StatsFile {
             guard rows >= 0, sum.allSatisfy({ $0.isFinite && $0 >= 0 }), am.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
                 throw FormatError.invalidTensor(file: path, tensor: name, message: "negative or non-finite statistics")
             }
+            if let g = gram, !g.allSatisfy({ $0.isFinite }) || (0..<w).contains(where: { g[$0 * w + $0] < 0 }) {
+                throw FormatError.invalidTensor(file: path, tensor: base + ".gram", message: "non-finite values or a negative diagonal (a Gram matrix has neither)")
+            }
             stats.set(key, LinearStats(width: w, rows: rows, sumSquares: sum, absMax: am, gram: gram))
         }
         return stats
+    }
+
+    /// Checks every statistic against the weight it calibrates — its width must be the weight's
+    /// input width — before any work, so a file from a model of the same type but other sizes is
+    /// refused by name instead of crashing GPTQ or reading past the clipping search's importance.
+    public static func check(_ stats: CalibrationStats, against map: TensorMap, file: String) throws(FormatError) {
+        var cols: [StatsKey: Int] = [:]
+        for t in map.tensors where t.role.isLinear {
+            guard let c = t.view.shape.last else { continue }
+            cols[StatsKey(t.role, layer: t.layer, expert: t.expert)] = c
+            if t.role == .expertUp { cols[StatsKey(.expertUp, layer: t.layer, expert: nil, fed: true)] = c }
+            if t.role == .expertDown { cols[StatsKey(.expertDown, layer: t.layer, expert: t.expert, fed: true)] = c }
+        }
+        for (k, s) in stats.linears.sorted(by: { $0.key.name < $1.key.name }) {
+            guard let want = cols[k] else {
+                throw FormatError.invalidTensor(file: file, tensor: k.name + ".sum_sq", message: "no linear weight of this model is called '\(k.name)'")
+            }
+            guard s.width == want else {
+                throw FormatError.invalidTensor(file: file, tensor: k.name + ".sum_sq", message: "width \(s.width), but the weight '\(k.name)' has \(want) input columns (statistics of another model?)")
+            }
+        }
+        if let moe = map.config.moe {
+            for (l, c) in stats.routingCounts where c.count != moe.experts {
+                throw FormatError.invalidTensor(file: file, tensor: "layers.\(l).mixer.routing_counts", message: "\(c.count) experts, the model has \(moe.experts)")
+            }
+        }
     }
 
     /// Every key calibration can produce for this model.

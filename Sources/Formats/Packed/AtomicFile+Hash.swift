@@ -12,7 +12,7 @@ extension AtomicFile {
         let start = offset / page * page
         let len = offset + count - start
         guard let p = mmap(nil, len, PROT_READ, MAP_SHARED, fd, off_t(start)), p != MAP_FAILED else {
-            throw FormatError.io(file: destination, message: "cannot map written data: \(errnoString())")
+            throw FormatError.output(file: destination, message: "cannot map written data: \(errnoString())")
         }
         defer { munmap(p, len) }
         return XXH64.hash(UnsafeRawBufferPointer(start: p + (offset - start), count: count))
@@ -26,7 +26,7 @@ extension AtomicFile {
         while done < count {
             let n = pread(fd, out + done, count - done, off_t(offset + done))
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw FormatError.io(file: destination, message: "cannot read back written data: \(errnoString())") }
+            guard n > 0 else { throw FormatError.output(file: destination, message: "cannot read back written data: \(errnoString())") }
             done += n
         }
     }

@@ -26,11 +26,9 @@ public final class PackedWriter {
 
     public init(path: String) throws(FormatError) {
         self.path = path
+        // AtomicFile registers its temporary file for removal on interrupt.
         file = try AtomicFile(destination: path, tag: "partial")
-        TemporaryFiles.register(file.tempPath)
     }
-
-    deinit { TemporaryFiles.unregister(file.tempPath) }
 
     /// Bytes written so far.
     public var bytesWritten: Int { position }
@@ -86,7 +84,7 @@ public final class PackedWriter {
             }
             if s.blockBytes > 0 && bytes.count > s.blockBytes { preconditionFailure("piece larger than the first piece") }
             guard let c = compressed(bytes, s.encoding) else {
-                throw FormatError.io(file: path, message: "zstd compression failed")
+                throw FormatError.output(file: path, message: "zstd compression failed")
             }
             try withBytes(c) { (cb) throws(FormatError) in try file.write(cb, at: s.offset + s.length) }
             s.length += c.count; s.rawLength += bytes.count
@@ -172,14 +170,12 @@ public final class PackedWriter {
         put(text.withUnsafeBytes { XXH64.hash($0) }, 32)
         try withBytes(pre) { (b) throws(FormatError) in try file.write(b, at: 0) }
         try file.commit()
-        TemporaryFiles.unregister(file.tempPath)
         fileSize = headerOffset + text.count + Self.magic.count
     }
 
     /// Abandons the output: the temporary file is removed.
     public func discard() {
         file.discard()
-        TemporaryFiles.unregister(file.tempPath)
     }
 
     /// JSON has no Infinity or NaN; config.json files carry them (time_step_limit), so they are

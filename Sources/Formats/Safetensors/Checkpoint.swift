@@ -14,6 +14,9 @@ public final class Checkpoint: @unchecked Sendable {
     public let files: [SafetensorsFile]
     /// Tensor names in the order a reader meets them (shard order, then data order).
     public let tensorNames: [String]
+    /// Every file a conversion reads: config.json, the index, the shards and tokenizer.json (when
+    /// present). An output must be none of them.
+    public let inputFiles: [String]
     private let location: [String: (file: Int, info: TensorInfo)]
 
     /// Opens a model directory, or a single .safetensors file whose directory holds config.json.
@@ -21,7 +24,7 @@ public final class Checkpoint: @unchecked Sendable {
         var dir = path
         var single: String?
         if !isDirectory(path) {
-            guard fileExists(path) else { throw FormatError.io(file: path, message: "no such file or directory") }
+            if let why = missingReason(path) { throw FormatError.io(file: path, message: why) }
             guard path.hasSuffix(".safetensors") else {
                 throw FormatError.io(file: path, message: "not a model directory or a .safetensors file")
             }
@@ -30,7 +33,9 @@ public final class Checkpoint: @unchecked Sendable {
         }
         directory = dir
         let configPath = join(dir, "config.json")
-        guard fileExists(configPath) else { throw FormatError.io(file: configPath, message: "missing config.json") }
+        if let why = missingReason(configPath) {
+            throw FormatError.io(file: configPath, message: why == "no such file or directory" ? "missing config.json" : why)
+        }
         configBytes = try MappedFile.contents(of: configPath)
         let json: JSONValue
         do { json = try JSONParser.parse(configBytes) } catch {
@@ -76,6 +81,11 @@ public final class Checkpoint: @unchecked Sendable {
         self.files = files
         self.location = location
         self.tensorNames = names
+        var inputs = [configPath]
+        if single == nil && !fileExists(join(dir, "model.safetensors")) && fileExists(indexPath) { inputs.append(indexPath) }
+        inputs += files.map(\.path)
+        if fileExists(join(dir, "tokenizer.json")) { inputs.append(join(dir, "tokenizer.json")) }
+        self.inputFiles = inputs
     }
 
     public func view(_ name: String) -> TensorView? {

@@ -95,9 +95,18 @@ public final class Converter {
     /// stored in the tensor's entry next to its segments.
     public func writeTensor(_ t: BoundTensor, _ plan: TensorPlan, to writer: PackedWriter,
                             encoder: SegmentEncoder? = nil, attributes: JSONObject = [:]) throws -> ConvertReport.Entry {
-        let sections = try write(t, plan, writer, encoder)
+        // The source data's hash (docs/FORMAT.md, `source_xxh64`) lets verify tell whether the
+        // original it is given is the one this pack was made from. Computed on another core while
+        // the tensor encodes, over the same pages, so it costs no extra read and little time.
+        let hash = SourceHash()
+        let hashing = DispatchGroup()
+        DispatchQueue.global().async(group: hashing) { [view = t.view] in hash.value = XXH64.hash(view.bytes) }
+        let sections: [String: PackedSection]
+        do { sections = try write(t, plan, writer, encoder) } catch { hashing.wait(); throw error }
+        hashing.wait()
         var attrs = attributes
         attrs["segments"] = plan.segmentsJSON
+        attrs["source_xxh64"] = .string(XXH64.hex(hash.value))
         try writer.add(PackedTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.view.shape,
                                     scheme: plan.summary, sourceDType: t.view.dtype, sections: sections, attributes: attrs))
         // The source pages were read once; let the kernel drop them from our resident set.
@@ -216,3 +225,5 @@ public final class Converter {
         return sections
     }
 }
+
+private final class SourceHash: @unchecked Sendable { var value: UInt64 = 0 }
