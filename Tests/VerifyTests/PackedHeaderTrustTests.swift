@@ -164,4 +164,24 @@ final class PackedHeaderTrustTests: XCTestCase {
         try assertRefused("packed file sets flags 0x4, which version 1 does not define", preamble: { $0[12] = 4 })
         try assertRefused("reserved preamble byte 63 is 0x1, not 0", preamble: { $0[63] = 1 })
     }
+
+    func testInspectVerifyExits65NamingTheTensor() throws {
+        let exe = Fixtures.root + "/../.build/release/nemo-convert"
+        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("release binary not built at \(exe)") }
+        let bytes = try PackedHeaderEdit.rewrite(Self.original) {
+            self.editTensor(&$0, "backbone.layers.0.norm.weight") { $0["shape"] = [512] }
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["inspect", path, "--verify"]
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 65)
+        XCTAssertEqual(e, "error: \(path): tensor 'backbone.layers.0.norm.weight': shape [512], but the embedded config.json implies [256]\n")
+    }
 }
