@@ -153,13 +153,13 @@ extension Converter {
                         DispatchQueue.global().async(group: group) {
                             DispatchQueue.concurrentPerform(iterations: q) { p in
                                 rows.each(r0 + m * p / q, r0 + m * (p + 1) / q, p) { f, row, count in
-                                    if NonFinite.count(f, count * cols) > 0 { bad.source(p, f, count * cols, at: row * cols) }
+                                    if NonFinite.any(f, count * cols) { bad.source(p, f, count * cols, at: row * cols) }
                                     let c = out.codes + (row - r0) * perRowCodes
                                     SegmentCodec.encode(f, rows: count, cols: cols, segment: seg, firstRow: row, blockScales: bs,
                                                         codes: c,
                                                         scales: perRowScales ? out.scales.map { $0 + row * spr } : nil,
                                                         zeroPoints: out.zeros.map { $0 + row * spr })
-                                    if halfCodes && NonFinite.count(c, dtype: seg.scheme == .f16 ? .f16 : .bf16, count * cols) > 0 {
+                                    if halfCodes && NonFinite.any(c, dtype: seg.scheme == .f16 ? .f16 : .bf16, count * cols) {
                                         bad.encoded(p, f, c, seg.scheme == .f16 ? .f16 : .bf16, count * cols, at: row * cols)
                                     }
                                 }

@@ -128,7 +128,7 @@ public final class Converter {
                     let m = min(rowsPerChunk, n - r)
                     let off = (seg.rows.lowerBound + r) * cols * es
                     let chunk = UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)])
-                    if NonFinite.count(chunk.baseAddress!, dtype: src.dtype, m * cols) > 0 {
+                    if NonFinite.any(chunk.baseAddress!, dtype: src.dtype, m * cols) {
                         let i = NonFinite.first(chunk.baseAddress!, dtype: src.dtype, m * cols)!
                         var v: Float = 0
                         FloatConversion.convert(UnsafeRawBufferPointer(rebasing: chunk[(i * es)..<((i + 1) * es)]), dtype: src.dtype, count: 1, into: &v)
@@ -162,7 +162,7 @@ public final class Converter {
                 let off = (seg.rows.lowerBound + r) * cols * es
                 FloatConversion.convert(UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)]),
                                         dtype: src.dtype, count: m * cols, into: floats)
-                if NonFinite.count(floats, m * cols) > 0 {
+                if NonFinite.any(floats, m * cols) {
                     bad.source(0, floats, m * cols, at: r * cols)
                     try bad.check(file: src.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
                 }
@@ -216,7 +216,7 @@ public final class Converter {
                         }
                         if seg.scheme == .f16 || seg.scheme == .bf16 {
                             let d: DType = seg.scheme == .f16 ? .f16 : .bf16
-                            if NonFinite.count(codes, dtype: d, m * cols) > 0 {
+                            if NonFinite.any(codes, dtype: d, m * cols) {
                                 bad.encoded(0, floats, codes, d, m * cols, at: r * cols)
                                 try bad.check(file: src.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
                             }
