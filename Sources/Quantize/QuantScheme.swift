@@ -44,7 +44,7 @@ extension QuantScheme: LosslessStringConvertible {
             guard parts.count == 1 || parts.count == 2,
                   !parts[0].isEmpty, parts[0].utf8.count <= 9,
                   parts[0].utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                  let group = Int(parts[0]), group > 0
+                  let group = Int(parts[0]), group > 0, group <= Self.maxInt4Group
             else { return nil }
             if parts.count == 1 { self = .int4(group: group, symmetric: true); return }
             switch parts[1] {
@@ -55,6 +55,13 @@ extension QuantScheme: LosslessStringConvertible {
         default: return nil
         }
     }
+}
+
+extension QuantScheme {
+    /// The largest INT4 group width, for writers (`--group-size`, recipes) and readers alike, so
+    /// every file written can be read back. A group wider than a row is one group per row, and no
+    /// config dimension exceeds 2^24 (`ConfigReader.maxInt`).
+    public static let maxInt4Group = 1 << 24
 }
 
 extension QuantScheme: Codable {

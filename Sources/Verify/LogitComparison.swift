@@ -45,7 +45,9 @@ public enum LogitComparison {
         }
         if i < n { s0 += term(i) }
         // Rounding can leave a tiny negative sum for near-identical distributions; KL is ≥ 0.
-        return max(0, Foundation.log1p((s0 + s1) / z))
+        // NaN (a non-finite logit in either row) stays NaN: max(0, .nan) would be 0, a perfect match.
+        let kl = Foundation.log1p((s0 + s1) / z)
+        return kl < 0 ? 0 : kl
     }
 
     /// Index of the largest logit; the lowest index wins a tie (as torch.argmax does).

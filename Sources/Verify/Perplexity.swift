@@ -57,7 +57,12 @@ public enum Perplexity {
             for t in 0..<(T - 1) {
                 let row = logits + t * V
                 let target = Int(windows.tokens[base + t + 1])
-                total += Double(Kernels.logSumExp(row, count: V) - row[target])
+                let nll = Double(Kernels.logSumExp(row, count: V) - row[target])
+                // A NaN or ±∞ logit anywhere in the row makes the log-sum-exp NaN or ∞.
+                guard nll.isFinite else {
+                    throw NonFiniteResult(model: nil, window: w, token: t, quantity: "negative log-likelihood", value: nll)
+                }
+                total += nll
             }
         }
         let seconds = ResourceUsage.now() - start

@@ -66,9 +66,21 @@ public enum Verification {
                 for t in 0..<(T - 1) {
                     let ro = lo.pointer + t * V, rq = lq.pointer + t * V
                     let target = Int(windows.tokens[base + t + 1])
-                    nllO += Double(Kernels.logSumExp(ro, count: V) - ro[target])
-                    nllQ += Double(Kernels.logSumExp(rq, count: V) - rq[target])
-                    kl.append(LogitComparison.klDivergence(ro, rq, count: V, work: work.pointer))
+                    let o = Double(Kernels.logSumExp(ro, count: V) - ro[target])
+                    let q = Double(Kernels.logSumExp(rq, count: V) - rq[target])
+                    // A non-finite logit anywhere in a row makes its log-sum-exp non-finite; the
+                    // KL of such rows would otherwise be clamped, summarized and compared.
+                    for (model, v) in [("original", o), ("quantized", q)] where !v.isFinite {
+                        throw NonFiniteResult(model: model, window: range.lowerBound + w, token: t,
+                                              quantity: "negative log-likelihood", value: v)
+                    }
+                    let k = LogitComparison.klDivergence(ro, rq, count: V, work: work.pointer)
+                    guard k.isFinite else {
+                        throw NonFiniteResult(model: "quantized", window: range.lowerBound + w, token: t, quantity: "KL divergence", value: k)
+                    }
+                    nllO += o
+                    nllQ += q
+                    kl.append(k)
                     if LogitComparison.argmax(ro, count: V) == LogitComparison.argmax(rq, count: V) { sameTop1 += 1 }
                 }
             }

@@ -70,7 +70,9 @@ struct ConvertCommand: ParsableCommand {
 
     func validate() throws {
         if !dryRun && output == nil { throw ValidationError("missing -o OUT (or use --dry-run)") }
-        if let g = groupSize, g < 1 { throw ValidationError("--group-size must be positive") }
+        if let g = groupSize, !(1...QuantScheme.maxInt4Group).contains(g) {
+            throw ValidationError("--group-size must be between 1 and \(QuantScheme.maxInt4Group)")
+        }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if let m = method, CalibrationMethod(rawValue: m) == nil {
             throw ValidationError("unknown --method '\(m)' (rtn, mse, awq, gptq)")

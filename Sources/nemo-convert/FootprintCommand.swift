@@ -49,7 +49,9 @@ struct FootprintCommand: ParsableCommand {
         }
         guard context >= 1 else { throw ValidationError("--context must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let g = groupSize, g < 1 { throw ValidationError("--group-size must be positive") }
+        if let g = groupSize, !(1...QuantScheme.maxInt4Group).contains(g) {
+            throw ValidationError("--group-size must be between 1 and \(QuantScheme.maxInt4Group)")
+        }
         if KVCacheDType(rawValue: kvDtype) == nil {
             throw ValidationError("--kv-dtype must be one of \(KVCacheDType.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -41,7 +41,7 @@ struct Inspect: ParsableCommand {
     static func load(_ path: String) throws -> ModelReport {
         if PackedFile.isPacked(path: path) { return try report(PackedInspection(file: PackedFile(path: path))) }
         let ck = try Checkpoint(path: path)
-        let map = try TensorMap(checkpoint: ck)
+        let map = try TensorMap(checkpoint: ck, allowUnexpected: true)
         return ModelReport(checkpoint: ck, map: map)
     }
 
@@ -56,7 +56,7 @@ struct Inspect: ParsableCommand {
 
     private func runCheckpoint() throws -> Bool {
         let ck = try Checkpoint(path: model)
-        let report = ModelReport(checkpoint: ck, map: try TensorMap(checkpoint: ck))
+        let report = ModelReport(checkpoint: ck, map: try TensorMap(checkpoint: ck, allowUnexpected: true))
         let scan = verify ? CheckpointScan.run(ck, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount) : nil
         if json {
             var o = report.json.objectValue!

@@ -76,6 +76,11 @@ struct PerplexityCommand: ParsableCommand {
             }
         } catch let e as ValidationError {
             throw e
+        } catch let e as NonFiniteResult {
+            // The model file is the cause: bad input, never a perplexity.
+            var err = StandardError()
+            print("error: \(model): \(e)", to: &err)
+            Exit.badInput.exitProcess()
         } catch { fail(error) }
     }
 }

@@ -115,6 +115,11 @@ struct VerifyCommand: ParsableCommand {
                                               windows: windows, batchSize: batch, measureExperts: !noExpertErrors) { p in
                     bar.update("verify: batch \(p.batch + 1)/\(p.batches), layer \(p.layer)/\(p.layers)  \(Int(p.fraction * 100))%")
                 }
+            } catch let e as NonFiniteResult {
+                // The model file is the cause: bad input, and no threshold can pass on it.
+                var err = StandardError()
+                print("error: \(e.model == "original" ? original : quantized): \(e)", to: &err)
+                Exit.badInput.exitProcess()
             } catch let e as VerifyError {
                 // Models that cannot be compared are inconsistent input, like a corrupt file.
                 var err = StandardError()

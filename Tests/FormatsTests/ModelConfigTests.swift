@@ -197,6 +197,22 @@ final class ModelConfigTests: XCTestCase {
         }
     }
 
+    /// Issue 10 §5: values that make every forward pass NaN, infinite or meaningless.
+    func testRejectsValuesThatBreakTheForwardPass() {
+        reject("layer_norm_epsilon must be a positive finite number, got 0.0") { $0["layer_norm_epsilon"] = 0 }
+        reject("layer_norm_epsilon must be a positive finite number, got -1e-05") { $0["layer_norm_epsilon"] = -1e-5 }
+        reject("layer_norm_epsilon must be a positive finite number, got nan") { $0["layer_norm_epsilon"] = ["__float__": "NaN"] }
+        reject("layer_norm_epsilon must be a positive finite number, got 1e-50") { $0["layer_norm_epsilon"] = 1e-50 }
+        reject("routed_scaling_factor must be a positive finite number, got inf") {
+            $0["routed_scaling_factor"] = ["__float__": "Infinity"]
+        }
+        reject("routed_scaling_factor must be a positive finite number, got nan") { $0["routed_scaling_factor"] = ["__float__": "NaN"] }
+        for bad: JSONValue in [[0.1, 0.01], [["__float__": "Infinity"], ["__float__": "Infinity"]],
+                               [0.0, ["__float__": "NaN"]], [["__float__": "-Infinity"], ["__float__": "-Infinity"]], [0.0, 0.0]] {
+            reject("time_step_limit must be [min, max] with min ≤ max, min < ∞ and max > 0, got \(bad)") { $0["time_step_limit"] = bad }
+        }
+    }
+
     func testRejectsBadJSON() throws {
         let dir = temporaryDirectory(self)
         writeFile(dir + "/config.json", Array(#"{"hidden_size": 2688,}"#.utf8))

@@ -104,7 +104,7 @@ final class TensorMapTests: XCTestCase {
             Tensor("mtp.layers.0.eh_proj.weight", .bf16, [1, 256], zeros),
             Tensor("backbone.layers.0.mixer.mystery", .bf16, [256], zeros),
         ])
-        let map = try TensorMap(checkpoint: Checkpoint(path: dir))
+        let map = try TensorMap(checkpoint: Checkpoint(path: dir), allowUnexpected: true)
         XCTAssertEqual(map.skipped.sorted(), ["mtp.layers.0.eh_proj.weight", "mtp.layers.0.enorm.weight"])
         XCTAssertEqual(map.unexpected, ["backbone.layers.0.mixer.mystery"])
         XCTAssertEqual(map.tensors.count, 85)
@@ -253,5 +253,71 @@ final class TensorMapTests: XCTestCase {
     private func headerLength(_ p: String) -> Int {
         let b = readFile(p)
         return (0..<8).reduce(0) { $0 | Int(b[$1]) << (8 * $1) }
+    }
+
+    // MARK: issue 10 §7: tensors the config does not ask for are not dropped silently
+
+    func testTensorsTheConfigDoesNotUseAreRefused() throws {
+        let dir = temporaryDirectory(self)
+        let zeros = [UInt8](repeating: 0, count: 512)
+        _ = try copyFixture(tinyDense, to: dir, extra: [Tensor("backbone.layers.0.mixer.mystery", .bf16, [256], zeros),
+                                                       Tensor("mtp.layers.0.enorm.weight", .bf16, [256], zeros)])
+        assertFormatError("\(dir): checkpoint does not match config.json: 1 tensor(s) the config does not use, which would be dropped: backbone.layers.0.mixer.mystery (does config.json describe this checkpoint? `inspect` lists them)") {
+            _ = try TensorMap(checkpoint: Checkpoint(path: dir))
+        }
+    }
+
+    func testConvBiasesWithUseConvBiasFalseAreRefused() throws {
+        let dir = temporaryDirectory(self)
+        _ = try copyFixture(tinyDense, to: dir, editConfig: { $0["use_conv_bias"] = false })
+        assertFormatError("\(dir): checkpoint does not match config.json: 6 tensor(s) the config does not use, which would be dropped: backbone.layers.0.mixer.conv1d.bias, backbone.layers.11.mixer.conv1d.bias, backbone.layers.2.mixer.conv1d.bias, backbone.layers.4.mixer.conv1d.bias, backbone.layers.7.mixer.conv1d.bias, backbone.layers.9.mixer.conv1d.bias (does config.json describe this checkpoint? `inspect` lists them)") {
+            _ = try TensorMap(checkpoint: Checkpoint(path: dir))
+        }
+    }
+
+    func testSharedExpertsWithNoneConfiguredAreRefused() throws {
+        let dir = temporaryDirectory(self)
+        _ = try copyFixture(tinyMoE, to: dir, editConfig: { $0["n_shared_experts"] = 0 })
+        assertFormatError("\(dir): checkpoint does not match config.json: 12 tensor(s) the config does not use, which would be dropped: backbone.layers.1.mixer.shared_experts.down_proj.weight, backbone.layers.1.mixer.shared_experts.up_proj.weight, backbone.layers.10.mixer.shared_experts.down_proj.weight, backbone.layers.10.mixer.shared_experts.up_proj.weight, backbone.layers.13.mixer.shared_experts.down_proj.weight, backbone.layers.13.mixer.shared_experts.up_proj.weight, backbone.layers.3.mixer.shared_experts.down_proj.weight, backbone.layers.3.mixer.shared_experts.up_proj.weight, backbone.layers.6.mixer.shared_experts.down_proj.weight, backbone.layers.6.mixer.shared_experts.up_proj.weight, backbone.layers.8.mixer.shared_experts.down_proj.weight, backbone.layers.8.mixer.shared_experts.up_proj.weight (does config.json describe this checkpoint? `inspect` lists them)") {
+            _ = try TensorMap(checkpoint: Checkpoint(path: dir))
+        }
+    }
+
+    func testPatternShorterThanTheCheckpointIsRefused() throws {
+        let dir = temporaryDirectory(self)
+        _ = try copyFixture(tinyDense, to: dir, editConfig: { $0["hybrid_override_pattern"] = "M-M-M*-M-M-M*"; $0["num_hidden_layers"] = 13 })
+        assertFormatError("\(dir): checkpoint does not match config.json: 3 tensor(s) the config does not use, which would be dropped: backbone.layers.13.mixer.down_proj.weight, backbone.layers.13.mixer.up_proj.weight, backbone.layers.13.norm.weight (does config.json describe this checkpoint? `inspect` lists them)") {
+            _ = try TensorMap(checkpoint: Checkpoint(path: dir))
+        }
+    }
+
+    // MARK: issue 10 §6: the work is bounded by what the checkpoint holds
+
+    func testHugeExpertCountStopsAtTheFirstMissingExpert() throws {
+        let dir = temporaryDirectory(self)
+        _ = try copyFixture(tinyMoE, to: dir, editConfig: { $0["n_routed_experts"] = .int(1 << 24) })
+        let start = Date()
+        XCTAssertThrowsError(try TensorMap(checkpoint: Checkpoint(path: dir))) { e in
+            let m = "\(e)"
+            XCTAssertTrue(m.hasPrefix("\(dir): checkpoint does not match config.json: 12 missing tensor(s): backbone.layers.1.mixer.experts.16.up_proj.weight, backbone.layers.1.mixer.experts.16.down_proj.weight (experts 17...16777215 of layer 1 not looked for: config.json says 16777216), backbone.layers.3.mixer.experts.16.up_proj.weight, "), m)
+            XCTAssertTrue(m.contains("backbone.layers.1.mixer.gate.weight: shape [16, 256], expected [16777216, 256]"), m)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5, "names for 2^24 experts must not be built")
+    }
+
+    func testExpectedShapeAndCountFollowTheTemplate() throws {
+        let c = try Checkpoint(path: tinyMoE).config
+        XCTAssertEqual(TensorMap.expectedCount(of: c), 289)
+        XCTAssertEqual(TensorMap.expectedShape(of: c, role: .expertUp, layer: 1, expert: 15), [128, 256])
+        XCTAssertNil(TensorMap.expectedShape(of: c, role: .expertUp, layer: 1, expert: 16))
+        XCTAssertNil(TensorMap.expectedShape(of: c, role: .expertUp, layer: 1, expert: nil))
+        XCTAssertNil(TensorMap.expectedShape(of: c, role: .expertUp, layer: 0, expert: 0), "layer 0 is Mamba")
+        XCTAssertNil(TensorMap.expectedShape(of: c, role: .layerNorm, layer: 14, expert: nil))
+        XCTAssertEqual(TensorMap.expectedShape(of: c, role: .layerNorm, layer: 0, expert: nil), [256])
+        for l in 0..<c.layers.count {
+            for t in TensorMap.expectedTensors(of: c, layer: l) {
+                XCTAssertEqual(TensorMap.expectedShape(of: c, role: t.role, layer: l, expert: t.expert), t.shape)
+            }
+        }
     }
 }

@@ -23,6 +23,22 @@ final class QuantSchemeTests: XCTestCase {
         }
     }
 
+    /// Issue 10 §10: one INT4 group limit for writer and reader, so every pack written reads back.
+    func testGroupSizeLimitIsTheSameForWriterAndReader() throws {
+        let m = QuantScheme.maxInt4Group
+        XCTAssertEqual(m, 16_777_216)
+        XCTAssertEqual(QuantScheme(QuantScheme.int4(group: m, symmetric: false).description), .int4(group: m, symmetric: false))
+        XCTAssertEqual(try Recipe.load("int4", groupSize: m).defaultScheme, .int4(group: m, symmetric: true))
+        XCTAssertNil(QuantScheme("int4-g\(m + 1)-sym"))
+        XCTAssertNil(QuantScheme("int4-g999999999-sym"), "accepted by the old reader, never writable")
+        for g in [0, m + 1, 1_000_000_000, Int.max] {
+            XCTAssertThrowsError(try Recipe.load("int4", groupSize: g)) { e in
+                XCTAssertEqual("\(e)", "group size \(g) is outside 1...16777216")
+            }
+            XCTAssertThrowsError(try Recipe.load("mixed", groupSize: g))
+        }
+    }
+
     func testCodableUsesTheSpelling() throws {
         let schemes: [QuantScheme] = [.int4(group: 64, symmetric: false), .fp8Tensor, .bf16]
         let data = try JSONEncoder().encode(schemes)

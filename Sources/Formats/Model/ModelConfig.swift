@@ -39,7 +39,11 @@ extension ModelConfig {
         modelType = try r.string("model_type") ?? "nemotron_h"
         hiddenSize = try r.positiveInt("hidden_size")
         vocabSize = try r.positiveInt("vocab_size")
-        normEps = Float(try r.double(["layer_norm_epsilon", "rms_norm_eps", "norm_eps"]) ?? 1e-5)
+        let eps = try r.double(["layer_norm_epsilon", "rms_norm_eps", "norm_eps"]) ?? 1e-5
+        normEps = Float(eps)
+        // RMSNorm divides by sqrt(mean + eps): eps ≤ 0 divides by zero on an all-zero row, NaN
+        // poisons every row. Checked as Float, the precision it is used in (1e-50 is 0 there).
+        guard normEps.isFinite, normEps > 0 else { throw r.error("layer_norm_epsilon must be a positive finite number, got \(eps)") }
         tieWordEmbeddings = try r.bool(["tie_word_embeddings"]) ?? false
         bosTokenId = try r.optionalInt(["bos_token_id"])
         eosTokenId = try r.optionalIntOrFirst("eos_token_id")
@@ -64,11 +68,17 @@ extension ModelConfig {
             guard chunk > 0 else { throw r.error("chunk_size must be positive, got \(chunk)") }
             var limit: (Float, Float) = (0, .infinity)
             if let v = try r.value(["time_step_limit", "mamba_dt_limit"]), !v.isNull {
-                guard let a = v.arrayValue, a.count == 2, let lo = a[0].doubleValue, let hi = a[1].doubleValue,
-                      !lo.isNaN, !hi.isNaN, lo <= hi else {
+                guard let a = v.arrayValue, a.count == 2, let lo = a[0].doubleValue, let hi = a[1].doubleValue else {
                     throw r.error("time_step_limit must be a pair [min, max] of numbers, got \(v)")
                 }
-                limit = (Float(lo), Float(hi))
+                // Δ is clamped to [min, max] in Float: −∞ / +∞ mean "no clamp on that side" (the
+                // hub's [0.0, Infinity]), but a NaN, an inverted pair, an infinite minimum or a
+                // maximum ≤ 0 makes every Δ NaN, infinite or zero.
+                let fl = Float(lo), fh = Float(hi)
+                guard !fl.isNaN, !fh.isNaN, fl < .infinity, fh > 0, fl <= fh else {
+                    throw r.error("time_step_limit must be [min, max] with min ≤ max, min < ∞ and max > 0, got \(v)")
+                }
+                limit = (fl, fh)
             }
             mamba = MambaDims(heads: heads, headDim: headDim, groups: groups, stateSize: state, convKernel: kernel,
                               chunkSize: chunk,
@@ -112,6 +122,9 @@ extension ModelConfig {
                 throw r.error("num_experts_per_tok \(topK) exceeds the \(topkGroup * (experts / nGroup)) experts in the topk_group best groups")
             }
             if nGroup > 1 && experts / nGroup < 2 { throw r.error("group-limited routing needs at least 2 experts per group") }
+            let rsf = try r.double(["routed_scaling_factor"]) ?? 1.0
+            let scaling = Float(rsf)
+            guard scaling.isFinite, scaling > 0 else { throw r.error("routed_scaling_factor must be a positive finite number, got \(rsf)") }
             let latent = try r.optionalInt(["moe_latent_size"])
             if let l = latent, l <= 0 { throw r.error("moe_latent_size must be positive, got \(l)") }
             moe = MoEDims(experts: experts, topK: topK, intermediateSize: try r.positiveInt("moe_intermediate_size"),
@@ -119,7 +132,7 @@ extension ModelConfig {
                           sharedIntermediateSize: shared > 0 ? try r.positiveInt("moe_shared_expert_intermediate_size") : 0,
                           nGroup: nGroup, topkGroup: topkGroup,
                           normTopkProb: try r.bool(["norm_topk_prob"]) ?? true,
-                          routedScalingFactor: Float(try r.double(["routed_scaling_factor"]) ?? 1.0),
+                          routedScalingFactor: scaling,
                           latentSize: latent)
         }
     }

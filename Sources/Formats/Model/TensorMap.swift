@@ -34,46 +34,95 @@ public struct TensorMap: @unchecked Sendable {
         byKey[Key(role: role, layer: layer ?? -1, expert: expert ?? -1)].map { tensors[$0] }
     }
 
-    /// Expected tensors of one layer, with their shapes, in the order the forward pass reads them.
-    public static func expectedTensors(of config: ModelConfig, layer l: Int) -> [(role: TensorRole, expert: Int?, shape: [Int])] {
+    /// One layer's tensors as a template: an entry with `perExpert` stands for one tensor per
+    /// routed expert. Its size does not depend on the expert count, so checking a file against a
+    /// config that claims 2^24 experts costs nothing until a tensor is actually looked up.
+    public static func layerTemplate(of config: ModelConfig, layer l: Int) -> [(role: TensorRole, perExpert: Bool, shape: [Int])] {
         let h = config.hiddenSize
-        var out: [(TensorRole, Int?, [Int])] = [(.layerNorm, nil, [h])]
+        var out: [(TensorRole, Bool, [Int])] = [(.layerNorm, false, [h])]
         switch config.layers[l] {
         case .mamba:
             let m = config.mamba!
-            out += [(.mambaInProj, nil, [m.inProjRows, h]), (.mambaConvWeight, nil, [m.convDim, 1, m.convKernel])]
-            if m.convBias { out.append((.mambaConvBias, nil, [m.convDim])) }
-            out += [(.mambaALog, nil, [m.heads]), (.mambaD, nil, [m.heads]), (.mambaDtBias, nil, [m.heads]),
-                    (.mambaNorm, nil, [m.innerSize]), (.mambaOutProj, nil, [h, m.innerSize])]
+            out += [(.mambaInProj, false, [m.inProjRows, h]), (.mambaConvWeight, false, [m.convDim, 1, m.convKernel])]
+            if m.convBias { out.append((.mambaConvBias, false, [m.convDim])) }
+            out += [(.mambaALog, false, [m.heads]), (.mambaD, false, [m.heads]), (.mambaDtBias, false, [m.heads]),
+                    (.mambaNorm, false, [m.innerSize]), (.mambaOutProj, false, [h, m.innerSize])]
         case .attention:
             let a = config.attention!
-            out += [(.attnQ, nil, [a.qRows, h]), (.attnK, nil, [a.kvRows, h]), (.attnV, nil, [a.kvRows, h]),
-                    (.attnO, nil, [h, a.qRows])]
+            out += [(.attnQ, false, [a.qRows, h]), (.attnK, false, [a.kvRows, h]), (.attnV, false, [a.kvRows, h]),
+                    (.attnO, false, [h, a.qRows])]
         case .mlp:
             let f = config.mlp!.intermediateSize
-            out += [(.mlpUp, nil, [f, h]), (.mlpDown, nil, [h, f])]
+            out += [(.mlpUp, false, [f, h]), (.mlpDown, false, [h, f])]
         case .moe:
             let e = config.moe!
             let x = e.latentSize ?? h
-            out += [(.routerWeight, nil, [e.experts, h]), (.routerBias, nil, [e.experts])]
-            if e.latentSize != nil { out += [(.latentIn, nil, [x, h])] }
-            for k in 0..<e.experts {
-                out += [(.expertUp, k, [e.intermediateSize, x]), (.expertDown, k, [x, e.intermediateSize])]
-            }
-            if e.latentSize != nil { out += [(.latentOut, nil, [h, x])] }
+            out += [(.routerWeight, false, [e.experts, h]), (.routerBias, false, [e.experts])]
+            if e.latentSize != nil { out += [(.latentIn, false, [x, h])] }
+            out += [(.expertUp, true, [e.intermediateSize, x]), (.expertDown, true, [x, e.intermediateSize])]
+            if e.latentSize != nil { out += [(.latentOut, false, [h, x])] }
             if e.sharedExperts > 0 {
-                out += [(.sharedUp, nil, [e.sharedIntermediateSize, h]), (.sharedDown, nil, [h, e.sharedIntermediateSize])]
+                out += [(.sharedUp, false, [e.sharedIntermediateSize, h]), (.sharedDown, false, [h, e.sharedIntermediateSize])]
             }
         }
         return out
     }
 
-    public init(checkpoint: Checkpoint) throws(FormatError) {
-        try self.init(config: checkpoint.config, source: checkpoint.directory, names: checkpoint.tensorNames,
-                      view: { checkpoint.view($0) })
+    /// Expected tensors of one layer, with their shapes, in the order the forward pass reads them.
+    public static func expectedTensors(of config: ModelConfig, layer l: Int) -> [(role: TensorRole, expert: Int?, shape: [Int])] {
+        var out: [(TensorRole, Int?, [Int])] = []
+        var experts: [(TensorRole, [Int])] = []
+        for t in layerTemplate(of: config, layer: l) {
+            if t.perExpert { experts.append((t.role, t.shape)); continue }
+            // Experts go where the forward pass reads them: after the router (and latent_in).
+            if !experts.isEmpty {
+                for k in 0..<config.moe!.experts { for (r, sh) in experts { out.append((r, k, sh)) } }
+                experts = []
+            }
+            out.append((t.role, nil, t.shape))
+        }
+        for k in 0..<(experts.isEmpty ? 0 : config.moe!.experts) { for (r, sh) in experts { out.append((r, k, sh)) } }
+        return out
     }
 
-    public init(config: ModelConfig, source: String, names: [String], view: (String) -> TensorView?) throws(FormatError) {
+    /// The shape `config` implies for one tensor, or nil when the model has no such tensor (a
+    /// role its layer kind lacks, a layer or expert index out of range, an expert index on a
+    /// tensor that has none). Costs the same whatever the expert count.
+    public static func expectedShape(of config: ModelConfig, role: TensorRole, layer: Int?, expert: Int?) -> [Int]? {
+        let h = config.hiddenSize
+        switch role {
+        case .embedding, .lmHead: return layer == nil && expert == nil ? [config.vocabSize, h] : nil
+        case .finalNorm: return layer == nil && expert == nil ? [h] : nil
+        default: break
+        }
+        guard let l = layer, l >= 0, l < config.layers.count else { return nil }
+        guard let t = layerTemplate(of: config, layer: l).first(where: { $0.role == role }) else { return nil }
+        if t.perExpert {
+            guard let k = expert, k >= 0, k < config.moe!.experts else { return nil }
+        } else if expert != nil { return nil }
+        return t.shape
+    }
+
+    /// Number of tensors `config` implies, lm_head included, without listing them.
+    public static func expectedCount(of config: ModelConfig) -> Int {
+        var n = 3
+        for l in 0..<config.layers.count {
+            for t in layerTemplate(of: config, layer: l) { n += t.perExpert ? config.moe!.experts : 1 }
+        }
+        return n
+    }
+
+    /// With `allowUnexpected` false (convert, perplexity, verify), a checkpoint tensor the config
+    /// does not ask for is an error: dropping it silently would make a different model (conv
+    /// biases with `use_conv_bias: false`, shared experts with `n_shared_experts: 0`, layers past
+    /// a short pattern). `inspect` allows them, to list them.
+    public init(checkpoint: Checkpoint, allowUnexpected: Bool = false) throws(FormatError) {
+        try self.init(config: checkpoint.config, source: checkpoint.directory, names: checkpoint.tensorNames,
+                      allowUnexpected: allowUnexpected, view: { checkpoint.view($0) })
+    }
+
+    public init(config: ModelConfig, source: String, names: [String], allowUnexpected: Bool = false,
+                view: (String) -> TensorView?) throws(FormatError) {
         self.config = config
         let c = config
         if c.attention?.bias == true || c.mlp?.bias == true || c.mamba?.projBias == true {
@@ -103,7 +152,8 @@ public struct TensorMap: @unchecked Sendable {
             if reported.insert(src).inserted { mismatched.append(message) }
         }
 
-        func bind(_ role: TensorRole, layer: Int?, expert: Int?, shape: [Int], optional: Bool = false) {
+        @discardableResult
+        func bind(_ role: TensorRole, layer: Int?, expert: Int?, shape: [Int], optional: Bool = false) -> Bool {
             let hub = role.hubName(layer: layer, expert: expert)
             let outName = (role == .lmHead ? "" : "backbone.") + hub
             var v: TensorView?
@@ -119,7 +169,7 @@ public struct TensorMap: @unchecked Sendable {
                         used.insert(src)
                         guard t.shape.count == 3, t.shape[0] == c.moe!.experts else {
                             mismatch(src, "\(src): shape \(t.shape), expected \([c.moe!.experts] + shape)")
-                            return
+                            return false
                         }
                         v = t.slice(k, name: outName)
                         from = src
@@ -133,7 +183,7 @@ public struct TensorMap: @unchecked Sendable {
             }
             guard let t = v else {
                 if !optional { missing.append(outName) }
-                return
+                return false
             }
             let got = t.shape
             // conv1d weights are sometimes stored squeezed as [C, K].
@@ -144,20 +194,41 @@ public struct TensorMap: @unchecked Sendable {
                 } else {
                     mismatch(from, "\(from): shape \(got), expected \(shape)")
                 }
-                return
+                return false
             }
             guard t.dtype.isFloatingPoint else {
                 mismatch(from, "\(from): dtype \(t.dtype.rawValue) is not a floating-point type")
-                return
+                return false
             }
             byKey[Key(role: role, layer: layer ?? -1, expert: expert ?? -1)] = list.count
             list.append(BoundTensor(name: outName, role: role, layer: layer, expert: expert, view: t, source: from))
+            return true
         }
 
         let h = c.hiddenSize
         bind(.embedding, layer: nil, expert: nil, shape: [c.vocabSize, h])
         for l in 0..<c.layers.count {
-            for e in Self.expectedTensors(of: c, layer: l) { bind(e.role, layer: l, expert: e.expert, shape: e.shape) }
+            let tpl = Self.layerTemplate(of: c, layer: l)
+            var i = 0
+            while i < tpl.count {
+                guard tpl[i].perExpert else { bind(tpl[i].role, layer: l, expert: nil, shape: tpl[i].shape); i += 1; continue }
+                var j = i
+                while j < tpl.count && tpl[j].perExpert { j += 1 }
+                // Bounded by what the checkpoint holds: a config claiming 2^24 experts stops at
+                // the first expert the checkpoint lacks instead of naming every missing one.
+                let n = c.moe!.experts
+                for k in 0..<n {
+                    let before = missing.count
+                    var ok = true
+                    for t in tpl[i..<j] where !bind(t.role, layer: l, expert: k, shape: t.shape) { ok = false }
+                    if ok { continue }
+                    if k + 1 < n && missing.count > before {
+                        missing[missing.count - 1] += " (experts \(k + 1)...\(n - 1) of layer \(l) not looked for: config.json says \(n))"
+                    }
+                    break
+                }
+                i = j
+            }
         }
         bind(.finalNorm, layer: nil, expert: nil, shape: [h])
         bind(.lmHead, layer: nil, expert: nil, shape: [c.vocabSize, h])
@@ -174,9 +245,15 @@ public struct TensorMap: @unchecked Sendable {
             }
             throw FormatError.modelMismatch(file: source, message: parts.joined(separator: "; "))
         }
+        let unused = names.filter { !used.contains($0) && !$0.hasPrefix("mtp.") }
+        if !allowUnexpected && !unused.isEmpty {
+            throw FormatError.modelMismatch(file: source, message: "\(unused.count) tensor(s) the config does not use, which would be dropped: "
+                + unused.prefix(20).joined(separator: ", ") + (unused.count > 20 ? ", …" : "")
+                + " (does config.json describe this checkpoint? `inspect` lists them)")
+        }
         tensors = list
         self.byKey = byKey
-        unexpected = names.filter { !used.contains($0) && !$0.hasPrefix("mtp.") }
+        unexpected = unused
         self.skipped = skipped
     }
 }

@@ -1,7 +1,8 @@
 /// A packed file, mapped and validated (docs/FORMAT.md).
 ///
 /// Opening checks the preamble, the trailing magic (a truncated file fails here), the header's
-/// checksum, and that every section lies inside the data area, 64-byte aligned, without overlap.
+/// checksum, that every section lies inside the data area, 64-byte aligned, without overlap, and
+/// that the tensor table is the model its embedded config describes (`checkTensorTable`).
 /// Section checksums are checked whenever a section is read in full, and by `verify()`.
 public final class PackedFile: @unchecked Sendable {
     public let path: String
@@ -29,6 +30,15 @@ public final class PackedFile: @unchecked Sendable {
         let version = b.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
         guard version == PackedWriter.version else {
             throw FormatError.unsupported(file: path, tensor: nil, message: "packed format version \(version) is not supported (this build reads version \(PackedWriter.version))")
+        }
+        // A version-1 reader refuses what it does not know: flags are for features a later writer
+        // may add, and reserved bytes must stay zero until a version gives them meaning.
+        let flags = b.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian
+        guard flags == 0 else {
+            throw FormatError.unsupported(file: path, tensor: nil, message: "packed file sets flags 0x\(String(flags, radix: 16)), which version \(version) does not define")
+        }
+        if let i = (40..<PackedWriter.preambleSize).first(where: { b[$0] != 0 }) {
+            throw FormatError.unsupported(file: path, tensor: nil, message: "reserved preamble byte \(i) is 0x\(String(b[i], radix: 16)), not 0")
         }
         let ho = b.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
         let hl = b.loadUnaligned(fromByteOffset: 24, as: UInt64.self).littleEndian
@@ -59,6 +69,9 @@ public final class PackedFile: @unchecked Sendable {
         var blobs: [String: PackedSection] = [:]
         for (k, v) in h["blobs"]?.objectValue ?? JSONObject() {
             let s = try PackedSection(json: v, file: path, owner: "blob \(k)")
+            guard s.rawLength <= Self.maxBlobBytes else {
+                throw FormatError.invalidTensor(file: path, tensor: "blob \(k)", message: "raw_length \(s.rawLength) exceeds the \(Self.maxBlobBytes)-byte limit for a stored file")
+            }
             blobs[k] = s
             spans.append((s.offset, s.length, "blob \(k)"))
         }
@@ -79,6 +92,7 @@ public final class PackedFile: @unchecked Sendable {
         self.blobs = blobs
         guard let model = h["model"] else { throw bad("header has no model config") }
         config = try ModelConfig(json: model, file: path + " (embedded config.json)")
+        try Self.checkTensorTable(list, config: config, file: path)
     }
 
     public func tensor(_ name: String) -> PackedTensor? { byName[name].map { tensors[$0] } }

@@ -57,6 +57,11 @@ public struct PackedSection: Equatable, Sendable {
             throw bad("section xxh64 must be 16 hex digits")
         }
         if enc == .raw && raw != len { throw bad("raw section has length \(len) but raw_length \(raw)") }
+        // zstd cannot do better than a 4-byte RLE block per 128 KiB (32768:1); a larger claim
+        // would only make a reader allocate for bytes the section cannot hold.
+        if enc != .raw && raw / 65536 > len {
+            throw bad("raw_length \(raw) is more than zstd can encode in \(len) bytes")
+        }
         let bb = o["block_bytes"]?.intValue ?? 0
         if bb < 0 || (bb > 0 && enc.groupWidth.map({ bb % $0 != 0 }) ?? true) {
             throw bad("block_bytes \(bb) must be a positive multiple of the group width")

@@ -85,7 +85,7 @@ extension Converter {
     /// cache-sized buffer and encodes them at once, then the source pages of the chunk are
     /// dropped from the resident set, so memory stays at a few chunks however large the tensor;
     /// the main thread writes the previous chunk's codes meanwhile.
-    func writeRoundToNearest(_ seg: TensorPlan.Segment, _ src: TensorView, cols: Int,
+    func writeRoundToNearest(_ seg: TensorPlan.Segment, _ src: TensorView, cols: Int, tensor: String,
                              to writer: PackedWriter) throws -> [String: PackedSection] {
         var sections: [String: PackedSection] = [:]
         let n = seg.rows.count, es = src.dtype.byteSize, rowBytes = cols * es
@@ -103,6 +103,11 @@ extension Converter {
         let rows = RowBlocks(base: src.file.bytes.baseAddress! + segmentOffset, dtype: src.dtype, cols: cols,
                              rowsPerBlock: rowsPerBlock, buffers: buffers)
         func parts(_ m: Int) -> Int { max(1, min(workers, (m + rowsPerBlock - 1) / rowsPerBlock)) }
+        // Each worker notes the first non-finite element it met, in the source or in the codes
+        // (f16 overflows above 65504), as a segment-relative flat index; Int.max = none.
+        let bad = BadElements(workers: workers)
+        defer { bad.deallocate() }
+        let halfCodes = seg.scheme == .f16 || seg.scheme == .bf16
 
         // fp8-tensor needs each block's absmax before encoding: one extra pass over the rows.
         // Float max is order-independent, so per-worker maxima merge to the same scales.
@@ -148,10 +153,15 @@ extension Converter {
                         DispatchQueue.global().async(group: group) {
                             DispatchQueue.concurrentPerform(iterations: q) { p in
                                 rows.each(r0 + m * p / q, r0 + m * (p + 1) / q, p) { f, row, count in
+                                    if NonFinite.any(f, count * cols) { bad.source(p, f, count * cols, at: row * cols) }
+                                    let c = out.codes + (row - r0) * perRowCodes
                                     SegmentCodec.encode(f, rows: count, cols: cols, segment: seg, firstRow: row, blockScales: bs,
-                                                        codes: out.codes + (row - r0) * perRowCodes,
+                                                        codes: c,
                                                         scales: perRowScales ? out.scales.map { $0 + row * spr } : nil,
                                                         zeroPoints: out.zeros.map { $0 + row * spr })
+                                    if halfCodes && NonFinite.any(c, dtype: seg.scheme == .f16 ? .f16 : .bf16, count * cols) {
+                                        bad.encoded(p, f, c, seg.scheme == .f16 ? .f16 : .bf16, count * cols, at: row * cols)
+                                    }
                                 }
                             }
                             // Done with these source pages: unmapping them is work the main thread,
@@ -163,12 +173,14 @@ extension Converter {
                         try writer.appendToSection(UnsafeRawBufferPointer(start: pc.codes, count: pc.rows * perRowCodes))
                     }
                     group.wait()
+                    try bad.check(file: src.path, tensor: tensor, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
                     pending = m > 0 ? (cur, r, m) : nil
                     r += m; k += 1
                 }
             }
         }
         sections[seg.section("codes")] = try writer.endSection()
+        try BadElements.checkScales(scales, file: src.path, tensor: tensor, scheme: seg.scheme)
         if scaleCount > 0 {
             sections[seg.section("scales")] = try scales.withUnsafeBytes { try writer.writeSection($0) }
         }
@@ -176,5 +188,56 @@ extension Converter {
             sections[seg.section("zero_points")] = try zeros.withUnsafeBytes { try writer.writeSection($0) }
         }
         return sections
+    }
+}
+
+/// The first non-finite element each worker met in one segment, in its source rows or in the
+/// codes it wrote, and the error that names it.
+final class BadElements: @unchecked Sendable {
+    private let index: UnsafeMutablePointer<Int>, value: UnsafeMutablePointer<Float>
+    private let encodedFlag: UnsafeMutablePointer<Bool>
+    private let workers: Int
+
+    init(workers: Int) {
+        self.workers = workers
+        index = .allocate(capacity: workers); index.initialize(repeating: .max, count: workers)
+        value = .allocate(capacity: workers); value.initialize(repeating: 0, count: workers)
+        encodedFlag = .allocate(capacity: workers); encodedFlag.initialize(repeating: false, count: workers)
+    }
+
+    func deallocate() { index.deallocate(); value.deallocate(); encodedFlag.deallocate() }
+
+    /// Worker `p` found a non-finite source value among `n` floats at `f`, flat index `base`.
+    func source(_ p: Int, _ f: UnsafePointer<Float>, _ n: Int, at base: Int) {
+        guard let i = NonFinite.first(UnsafeRawPointer(f), dtype: .f32, n), base + i < index[p] else { return }
+        index[p] = base + i; value[p] = f[i]; encodedFlag[p] = false
+    }
+
+    /// Worker `p` encoded a finite value to a non-finite half-precision code.
+    func encoded(_ p: Int, _ f: UnsafePointer<Float>, _ codes: UnsafeRawPointer, _ d: DType, _ n: Int, at base: Int) {
+        guard let i = NonFinite.first(codes, dtype: d, n), base + i < index[p] else { return }
+        index[p] = base + i; value[p] = f[i]; encodedFlag[p] = f[i].isFinite
+    }
+
+    /// Throws for the lowest index any worker noted; segment rows start at `firstRow` of the tensor.
+    func check(file: String, tensor: String, scheme: QuantScheme, firstRow: Int, cols: Int) throws(FormatError) {
+        var best = 0
+        for p in 1..<max(1, workers) where index[p] < index[best] { best = p }
+        guard index[best] != .max else { return }
+        let at = "[\(firstRow + index[best] / max(1, cols)), \(index[best] % max(1, cols))]"
+        if encodedFlag[best] {
+            throw FormatError.invalidTensor(file: file, tensor: tensor, message:
+                "value \(value[best]) at \(at) is not finite in \(scheme) (largest finite \(scheme == .f16 ? "65504" : "3.39e38")); store this tensor as bf16 or f32")
+        }
+        throw FormatError.invalidTensor(file: file, tensor: tensor, message:
+            "non-finite value \(value[best]) at \(at); `nemo-convert inspect --verify` counts them per tensor")
+    }
+
+    /// Scales of finite rows overflow only for ranges beyond Float (max − min of an asymmetric
+    /// INT4 group); a non-finite scale would decode the whole row to NaN.
+    static func checkScales(_ scales: [Float], file: String, tensor: String, scheme: QuantScheme) throws(FormatError) {
+        guard let i = scales.firstIndex(where: { !$0.isFinite }) else { return }
+        throw FormatError.invalidTensor(file: file, tensor: tensor, message:
+            "\(scheme) scale \(i) is \(scales[i]): the values it covers span more than Float can hold")
     }
 }

@@ -136,7 +136,15 @@ public final class Converter {
                 while r < n {
                     let m = min(rowsPerChunk, n - r)
                     let off = (seg.rows.lowerBound + r) * cols * es
-                    try writer.appendToSection(UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)]))
+                    let chunk = UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)])
+                    if NonFinite.any(chunk.baseAddress!, dtype: src.dtype, m * cols) {
+                        let i = NonFinite.first(chunk.baseAddress!, dtype: src.dtype, m * cols)!
+                        var v: Float = 0
+                        FloatConversion.convert(UnsafeRawBufferPointer(rebasing: chunk[(i * es)..<((i + 1) * es)]), dtype: src.dtype, count: 1, into: &v)
+                        throw FormatError.invalidTensor(file: src.path, tensor: t.name, message:
+                            "non-finite value \(v) at [\(seg.rows.lowerBound + r + i / cols), \(i % cols)]; `nemo-convert inspect --verify` counts them per tensor")
+                    }
+                    try writer.appendToSection(chunk)
                     src.file.dontNeed(offset: src.info.offset + off, count: m * cols * es)
                     r += m
                 }
@@ -144,7 +152,7 @@ public final class Converter {
                 continue
             }
             if encoder == nil {
-                sections.merge(try writeRoundToNearest(seg, src, cols: cols, to: writer)) { a, _ in a }
+                sections.merge(try writeRoundToNearest(seg, src, cols: cols, tensor: t.name, to: writer)) { a, _ in a }
                 continue
             }
             let layout = seg.scheme.layout(rows: n, cols: cols)
@@ -157,10 +165,16 @@ public final class Converter {
             let codes = UnsafeMutableRawPointer.allocate(byteCount: max(1, min(n, rowsPerChunk) * layout.codeBytesPerRow), alignment: 64)
             defer { codes.deallocate() }
 
-            func load(_ r: Int, _ m: Int) {
+            let bad = BadElements(workers: 1)
+            defer { bad.deallocate() }
+            func load(_ r: Int, _ m: Int) throws {
                 let off = (seg.rows.lowerBound + r) * cols * es
                 FloatConversion.convert(UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)]),
                                         dtype: src.dtype, count: m * cols, into: floats)
+                if NonFinite.any(floats, m * cols) {
+                    bad.source(0, floats, m * cols, at: r * cols)
+                    try bad.check(file: src.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
+                }
                 encoder?.transform(floats, rows: m, cols: cols, segment: seg, firstRow: r)
             }
 
@@ -172,7 +186,7 @@ public final class Converter {
                 var r = 0
                 while r < n {
                     let m = min(rowsPerChunk, n - r)
-                    load(r, m)
+                    try load(r, m)
                     for i in 0..<m {
                         let b = (r + i) / max(1, block)
                         maxes[b] = max(maxes[b], FP8E4M3.absMax(floats + i * cols, count: cols))
@@ -187,7 +201,7 @@ public final class Converter {
             var r = 0
             while r < n {
                 let m = min(rowsPerChunk, n - r)
-                load(r, m)
+                try load(r, m)
                 let bs = blockScales
                 let perRowCodes = layout.codeBytesPerRow
                 try scales.withUnsafeMutableBufferPointer { sp in
@@ -209,12 +223,20 @@ public final class Converter {
                                                     blockScales: bs, codes: cd + a * perRowCodes, scales: sc, zeroPoints: zp)
                             }
                         }
+                        if seg.scheme == .f16 || seg.scheme == .bf16 {
+                            let d: DType = seg.scheme == .f16 ? .f16 : .bf16
+                            if NonFinite.any(codes, dtype: d, m * cols) {
+                                bad.encoded(0, floats, codes, d, m * cols, at: r * cols)
+                                try bad.check(file: src.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
+                            }
+                        }
                         try writer.appendToSection(UnsafeRawBufferPointer(start: codes, count: m * perRowCodes))
                     }
                 }
                 r += m
             }
             sections[seg.section("codes")] = try writer.endSection()
+            try BadElements.checkScales(scales, file: src.path, tensor: t.name, scheme: seg.scheme)
             if scaleCount > 0 {
                 sections[seg.section("scales")] = try scales.withUnsafeBytes { try writer.writeSection($0) }
             }

@@ -104,6 +104,33 @@ extension TensorPlan {
         }
         guard next == rows else { throw FormatError.invalidTensor(file: file, tensor: t.name, message: "segments cover \(next) of \(rows) rows") }
         self.init(segments: segs, rows: rows, cols: cols)
+        try checkSections(of: t, file: file)
+    }
+
+    /// Each segment's sections are exactly those its scheme stores, each decoding to exactly the
+    /// bytes the scheme needs for its rows, and nothing else is listed: decoders index by the
+    /// scheme's layout, so a section of another size is an out-of-bounds read or write.
+    func checkSections(of t: PackedTensor, file: String) throws(FormatError) {
+        var wanted: [String: Int] = [:]
+        for seg in segments {
+            let layout = seg.scheme.layout(rows: seg.rows.count, cols: cols)
+            wanted[seg.section("codes")] = layout.codeBytes
+            let scales = seg.scaleCount(cols: cols)
+            if scales > 0 { wanted[seg.section("scales")] = scales * 4 }
+            if layout.zeroPointCount > 0 { wanted[seg.section("zero_points")] = layout.zeroPointCount }
+        }
+        for k in wanted.keys.sorted() {
+            guard let s = t.sections[k] else {
+                throw FormatError.invalidTensor(file: file, tensor: t.name, message: "missing section '\(k)' that its scheme stores")
+            }
+            guard s.rawLength == wanted[k]! else {
+                throw FormatError.invalidTensor(file: file, tensor: t.name,
+                                                message: "section '\(k)' holds \(s.rawLength) bytes, its scheme needs \(wanted[k]!)")
+            }
+        }
+        if let extra = t.sections.keys.sorted().first(where: { wanted[$0] == nil }) {
+            throw FormatError.invalidTensor(file: file, tensor: t.name, message: "section '\(extra)' is not one its scheme stores")
+        }
     }
 
     public var segmentsJSON: JSONValue { .array(segments.map(\.json)) }

@@ -42,6 +42,9 @@ extension Recipe {
 
     /// A built-in name (`int8`, `int4`, `fp8`, `mixed`) or a path to a recipe file.
     public static func load(_ nameOrPath: String, groupSize: Int? = nil) throws -> Recipe {
+        if let g = groupSize, !(1...QuantScheme.maxInt4Group).contains(g) {
+            throw RecipeError("group size \(g) is outside 1...\(QuantScheme.maxInt4Group)")
+        }
         if let b = Builtin(rawValue: nameOrPath) { return builtin(b, groupSize: groupSize ?? 128) }
         let bytes: [UInt8]
         do { bytes = try MappedFile.contents(of: nameOrPath) } catch {
