@@ -46,6 +46,6 @@ let package = Package(
         .testTarget(name: "CalibrateTests", dependencies: ["Calibrate", "Formats", "Quantize"],
                     swiftSettings: fast),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Calibrate", "Formats", "Quantize", "Tokenizer"],
-                    swiftSettings: fast),
+                    exclude: ["FuzzCorpus"], swiftSettings: fast),
     ]
 )

@@ -10,8 +10,13 @@ public final class PackedWeights: WeightProvider, @unchecked Sendable {
 
     struct Key: Hashable { let role: TensorRole; let layer: Int; let expert: Int }
 
-    public init(path: String) throws {
-        file = try PackedFile(path: path)
+    public convenience init(path: String) throws {
+        try self.init(file: PackedFile(path: path))
+    }
+
+    public init(file: PackedFile) throws {
+        self.file = file
+        let path = file.path
         for t in file.tensors {
             byKey[Key(role: t.role, layer: t.layer ?? -1, expert: t.expert ?? -1)] = (t, try TensorPlan(packed: t, file: path))
         }

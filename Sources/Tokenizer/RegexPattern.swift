@@ -23,19 +23,21 @@ struct RegexPattern: SplitPattern {
     static let stackBytes = 256 << 20
 
     func appendMatches(in text: ScalarView, to out: inout [Int]) throws(PatternLimitError) {
-        var result: Result<[Int], PatternLimitError> = .success([])
+        // The caller waits on the semaphore, so the box is never touched by two threads at once.
+        final class Box: @unchecked Sendable { var result: Result<[Int], PatternLimitError> = .success([]) }
+        let box = Box()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
             var found: [Int] = []
-            do throws(PatternLimitError) { try self.search(in: text, to: &found); result = .success(found) } catch {
-                result = .failure(error)
+            do throws(PatternLimitError) { try self.search(in: text, to: &found); box.result = .success(found) } catch {
+                box.result = .failure(error)
             }
             done.signal()
         }
         thread.stackSize = Self.stackBytes
         thread.start()
         done.wait()
-        out += try result.get()
+        out += try box.result.get()
     }
 
     private func search(in text: ScalarView, to out: inout [Int]) throws(PatternLimitError) {

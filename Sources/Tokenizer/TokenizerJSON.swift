@@ -304,6 +304,7 @@ struct TokenizerJSONReader {
                 guard let pair = v[key]?.arrayValue, pair.count == 2, let id = pair[1].intValue else {
                     throw fail("post_processor \(type).\(key) is not [token, id]")
                 }
+                guard id >= 0, id < Int(Int32.max) else { throw fail("post_processor \(type).\(key) has id \(id), not a token id") }
                 return Int32(id)
             }
             return [[.tokens([try special("cls")]), .sequence, .tokens([try special("sep")])]]
@@ -321,7 +322,9 @@ struct TokenizerJSONReader {
                 }
                 var list: [Int32] = []
                 for id in ids {
-                    guard let i = id.intValue else { throw fail("post_processor TemplateProcessing special_tokens[\"\(name)\"] has a bad id") }
+                    guard let i = id.intValue, i >= 0, i < Int(Int32.max) else {
+                        throw fail("post_processor TemplateProcessing special_tokens[\"\(name)\"] has a bad id \(id)")
+                    }
                     list.append(Int32(i))
                 }
                 specials[name] = list

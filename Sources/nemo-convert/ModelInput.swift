@@ -11,8 +11,10 @@ struct ModelInput {
     let checkpoint: Checkpoint?
     /// Every file this input reads, for `OutputPath.check`.
     let files: [String]
+    let path: String
 
     init(path: String) throws {
+        self.path = path
         if PackedFile.isPacked(path: path) {
             let p = try PackedWeights(path: path)
             weights = p
@@ -35,7 +37,8 @@ struct ModelInput {
         if let p = override { return try Tokenizer(contentsOf: p) }
         if let pk = packed, let bytes = try pk.file.blob("tokenizer.json") { return try Tokenizer(json: bytes) }
         guard let p = tokenizerPath else {
-            throw ValidationError("no tokenizer.json next to the model; pass --tokenizer FILE")
+            throw FormatError.io(file: path, message: packed == nil ? "no tokenizer.json next to the model; pass --tokenizer FILE"
+                                                                    : "the packed file carries no tokenizer.json; pass --tokenizer FILE")
         }
         return try Tokenizer(contentsOf: p)
     }

@@ -70,6 +70,17 @@ final class ExitCodeTests: ScratchDirectoryTestCase {
             XCTAssertFalse(r.stderr.contains("Usage:"))
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/o.nemo"))
+
+        // A model without a tokenizer.json is missing an input, not misusing the command line:
+        // 65 naming the model, no usage banner.
+        let bare = dir + "/bare"
+        try FileManager.default.createDirectory(atPath: bare, withIntermediateDirectories: true)
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.createSymbolicLink(atPath: bare + "/" + f, withDestinationPath: moe + "/" + f)
+        }
+        r = try CLIRunner.run(["perplexity", bare, "--text", text, "--max-windows", "1"])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertEqual(r.stderr, "error: \(bare): no tokenizer.json next to the model; pass --tokenizer FILE\n")
     }
 
     func testUsageErrorsFoundAfterParsing() throws {

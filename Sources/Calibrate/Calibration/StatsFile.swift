@@ -52,7 +52,12 @@ public enum StatsFile {
         if PackedFile.isPacked(path: path) {
             throw FormatError.unsupported(file: path, tensor: nil, message: "this is a packed model written by convert, not a statistics file (convert --save-stats FILE writes those)")
         }
-        let f = try SafetensorsFile(path: path)
+        return try load(SafetensorsFile(path: path), config: config)
+    }
+
+    /// Reads a statistics file already opened (`f`'s path names it in errors).
+    public static func load(_ f: SafetensorsFile, config: ModelConfig) throws(FormatError) -> CalibrationStats {
+        let path = f.path
         guard f.metadata["format"] == "nemo-convert-stats" else {
             throw FormatError.invalidHeader(file: path, message: "not a nemo-convert statistics file (metadata format is '\(f.metadata["format"] ?? "missing")')")
         }

@@ -20,9 +20,16 @@ public final class PackedFile: @unchecked Sendable {
         return withExtendedLifetime(f) { Array(f.bytes[0..<8]) == PackedWriter.magic }
     }
 
-    public init(path: String) throws(FormatError) {
+    public convenience init(path: String) throws(FormatError) {
+        try self.init(file: MappedFile(path: path))
+    }
+
+    /// Validates a packed file already in memory or mapped (`file.path` names it in errors), as
+    /// mutation fuzzers do without touching the disk.
+    public init(file: MappedFile) throws(FormatError) {
+        let path = file.path
         self.path = path
-        file = try MappedFile(path: path)
+        self.file = file
         let b = file.bytes, size = b.count
         func bad(_ m: String) -> FormatError { .invalidHeader(file: path, message: m) }
         guard size >= PackedWriter.preambleSize + 8 else { throw bad("file is \(size) bytes, too short for a packed file (truncated?)") }

@@ -8,7 +8,7 @@ import Darwin
 /// renamed into place. Paths are kept as C strings in fixed storage so the signal handler only
 /// calls `unlink` and `_exit`, which are async-signal-safe.
 public enum TemporaryFiles {
-    private static let slots = 16
+    private static let slots = 64
     private static let slotBytes = 4096
     nonisolated(unsafe) private static let storage: UnsafeMutablePointer<CChar> = {
         let p = UnsafeMutablePointer<CChar>.allocate(capacity: slots * slotBytes)
