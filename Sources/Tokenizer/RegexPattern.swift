@@ -41,7 +41,8 @@ struct RegexPattern: SplitPattern {
     }
 
     private func search(in text: ScalarView, to out: inout [Int]) throws(PatternLimitError) {
-        let m = Matcher(s: text.scalars, info: text.classes, budget: StepBudget())
+        // 8 MB of the thread's stack are kept for what runs around the match.
+        let m = Matcher(s: text.scalars, info: text.classes, budget: StepBudget(stackBytes: Self.stackBytes - (8 << 20)))
         let n = text.count
         // Oniguruma's find_iter: search from the end of the last match; an empty match right where
         // the previous match ended is skipped by moving the search start one scalar on.
@@ -70,7 +71,7 @@ struct RegexPattern: SplitPattern {
 
     /// The end of the match of the whole pattern anchored at `start` (for tests).
     func matchEnd(in text: ScalarView, at start: Int) throws(PatternLimitError) -> Int? {
-        let m = Matcher(s: text.scalars, info: text.classes, budget: StepBudget())
+        let m = Matcher(s: text.scalars, info: text.classes, budget: StepBudget(stackBytes: 2 << 20))
         let e = m.matchEnd(root, at: start)
         if let reason = m.budget.exceeded { throw PatternLimitError(pattern: source, offset: start, reason: reason) }
         return e
@@ -90,29 +91,37 @@ struct PatternLimitError: Error, Sendable {
 /// Patterns such as `(a|a)*b` or `(a+)+$` backtrack exponentially, and a tokenizer.json ships with
 /// every downloaded checkpoint, so a hostile or careless one must fail fast instead of hanging.
 /// Oniguruma, the engine Hugging Face tokenizers use, bounds a match attempt the same way (its
-/// retry limit in match defaults to 10,000,000). The depth bound keeps the recursion (about 0.9 KB
-/// of stack per nested step, measured) inside the stack of the thread the engine runs on
-/// (`RegexPattern.stackBytes`), so inputs like `(?:ab)+` over megabytes fail instead of crashing.
+/// retry limit in match defaults to 10,000,000). The engine also recurses once per nested step,
+/// so each step checks how deep into the stack it is: inputs like `(?:ab)+` over megabytes then
+/// fail instead of crashing, whatever a frame costs (about 0.9 KB in release builds, several
+/// times that under AddressSanitizer).
 final class StepBudget {
     static let steps = 10_000_000
-    /// 2 KB per nested step: twice the measured cost.
-    static let maxDepth = RegexPattern.stackBytes / 2048
     private(set) var left = StepBudget.steps
-    var depth = 0
+    /// The lowest stack address a step may run at: `stackBytes` below where the budget was made.
+    private let floor: UInt
+    let stackBytes: Int
     private(set) var exceeded: String?
 
-    func reset() { left = Self.steps; depth = 0 }
+    /// Made on the thread that matches, at the top of its stack.
+    init(stackBytes: Int) {
+        self.stackBytes = stackBytes
+        var here: UInt8 = 0
+        floor = withUnsafeMutablePointer(to: &here) { UInt(bitPattern: $0) } &- UInt(stackBytes)
+    }
 
-    /// Counts one step; false once the budget is spent (then every later step fails too, so the
-    /// matcher unwinds without finding a match).
+    func reset() { left = Self.steps }
+
+    /// Counts one step taken with its frame at `stackAddress`; false once the budget is spent or
+    /// the stack is (then every later step fails too, so the matcher unwinds without a match).
     @inline(__always)
-    func step() -> Bool {
+    func step(at stackAddress: UInt) -> Bool {
         left -= 1
-        if left >= 0 && depth < Self.maxDepth { return true }
+        if left >= 0 && stackAddress > floor { return true }
         if exceeded == nil {
             exceeded = left < 0
                 ? "more than \(Self.steps) backtracking steps in one match attempt (catastrophic backtracking)"
-                : "recursion deeper than \(Self.maxDepth) nested steps in one match attempt"
+                : "recursion deeper than \(stackBytes >> 20) MB of stack in one match attempt"
         }
         left = -1
         return false
@@ -158,9 +167,8 @@ private struct Matcher {
     /// Whether `node` matches at `i` in a way that lets the continuation `k` succeed from where it
     /// ends; ways are tried in Oniguruma's priority order, so the first success is its match.
     func match(_ node: RegexNode, _ i: Int, _ k: (Int) -> Bool) -> Bool {
-        guard budget.step() else { return false }
-        budget.depth += 1
-        defer { budget.depth -= 1 }
+        var frame: UInt8 = 0
+        guard budget.step(at: withUnsafeMutablePointer(to: &frame) { UInt(bitPattern: $0) }) else { return false }
         switch node {
         case .empty:
             return k(i)

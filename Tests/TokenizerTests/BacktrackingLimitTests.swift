@@ -42,7 +42,7 @@ final class BacktrackingLimitTests: XCTestCase {
     /// would run off the end of the stack (a crash) rather than fail.
     func testDeepRecursionIsRefusedNotACrash() throws {
         try assertBudgetError("(?:ab)+", String(repeating: "ab", count: 200_000),
-                              mentions: "recursion deeper than 131072 nested steps in one match attempt")
+                              mentions: "recursion deeper than 248 MB of stack in one match attempt")
     }
 
     /// The limits are per match attempt: the same patterns on inputs without the blow-up, and a
