@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calibrate
+import Model
 import Formats
 import Verify
 

@@ -1,5 +1,6 @@
 import XCTest
 import Calibrate
+import Model
 import Formats
 import Quantize
 import Tokenizer

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Formats
 import Calibrate
+import Model
 
 /// Issue 10, item 3: statistics are checked against the weights they calibrate before any work,
 /// and counters saturate instead of trapping.

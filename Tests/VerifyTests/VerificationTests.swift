@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Calibrate
+import Model
 import Formats
 import Quantize
 import Tokenizer

@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Quantize
 
 /// `nemo-convert bench convert`: conversion throughput and memory on a generated
 /// Nemotron-3-Nano-shaped checkpoint, against the machine's own limits measured in the same run.
@@ -18,17 +19,17 @@ public enum ConvertBenchmark {
         public var recipes: [String]
         /// Threads given to each conversion.
         public var threads: Int
-        /// The nemo-convert executable to run conversions with.
-        public var executable: String
+        /// Runs each conversion in a child process.
+        public var launcher: ConvertLauncher
         public var keep: Bool
         /// Where the converted files go (default: `directory`). A RAM file system here takes the
         /// disk's write speed out of the figures and leaves the converter's own.
         public var outputDirectory: String?
 
         public init(directory: String, gigabytes: Double = 4, recipes: [String] = ["int4", "int8"], threads: Int = 2,
-                    executable: String, keep: Bool = false, outputDirectory: String? = nil) {
+                    launcher: ConvertLauncher, keep: Bool = false, outputDirectory: String? = nil) {
             self.directory = directory; self.gigabytes = gigabytes; self.recipes = recipes
-            self.threads = threads; self.executable = executable; self.keep = keep; self.outputDirectory = outputDirectory
+            self.threads = threads; self.launcher = launcher; self.keep = keep; self.outputDirectory = outputDirectory
         }
     }
 
@@ -167,26 +168,18 @@ public enum ConvertBenchmark {
     static func convert(_ o: Options, checkpoint: String, recipe: String, cache: String) throws -> Run {
         let out = (o.outputDirectory ?? o.directory) + "/converted-\(recipe).nemo"
         defer { unlink(out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: o.executable)
-        p.arguments = ["convert", checkpoint, "-o", out, "--recipe", recipe, "--threads", String(o.threads), "--json"]
-        let stdout = Pipe(), stderr = Pipe()
-        p.standardOutput = stdout
-        p.standardError = stderr
         let cpu0 = childrenCPUSeconds()
         let t = monotonicSeconds()
-        try p.run()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        let r = try o.launcher.run(["convert", checkpoint, "-o", out, "--recipe", recipe, "--threads", String(o.threads), "--json"])
         let wall = monotonicSeconds() - t
         let cpu = childrenCPUSeconds() - cpu0
-        guard p.terminationStatus == 0 else {
-            throw FormatError.io(file: checkpoint, message: "convert --recipe \(recipe) exited with \(p.terminationStatus): \(String(decoding: err, as: UTF8.self))")
+        guard r.status == 0 else {
+            throw FormatError.io(file: checkpoint, message: "convert --recipe \(recipe) exited with \(r.status): \(r.stderr)")
         }
+        let data = r.stdout
         let j = try JSONParser.parse(Array(data))
         func num(_ k: String) throws -> Double {
-            guard let v = j[k]?.doubleValue else { throw FormatError.io(file: o.executable, message: "convert --json has no '\(k)'") }
+            guard let v = j[k]?.doubleValue else { throw FormatError.io(file: o.launcher.name, message: "convert --json has no '\(k)'") }
             return v
         }
         return Run(recipe: recipe, cache: cache, inputBytes: Int(try num("input_bytes")), outputBytes: Int(try num("output_bytes")),

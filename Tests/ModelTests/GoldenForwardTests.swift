@@ -1,6 +1,6 @@
 import XCTest
 import Formats
-@testable import Calibrate
+@testable import Model
 
 /// The forward pass against the Hugging Face transformers implementation's own outputs
 /// (fixtures/*/golden.safetensors, float32 from the stored bf16 weights).

@@ -1,5 +1,5 @@
 import Formats
-@testable import Calibrate
+@testable import Model
 
 /// SplitMix64: a seeded generator so synthetic layers are the same on every run and machine.
 struct SeededRNG {

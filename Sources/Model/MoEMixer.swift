@@ -77,9 +77,8 @@ struct MoEMixer {
             }
         }
 
-        if let obs = observer, obs.feedsEveryExpert {
-            try feedEveryExpert(xin, rows: rows, weights: w, scratch: scratch, observer: obs)
-        }
+        try observer?.routedExperts(RoutedExperts(dims: d, hidden: hidden, layer: layer, weights: w, scratch: scratch),
+                                    input: xin, rows: rows)
 
         if d.latentSize != nil {
             let lw = scratch.buffer("moe.latent_w", hidden * X)
@@ -101,22 +100,43 @@ struct MoEMixer {
                          mid: smid.pointer, observer: observer, into: out, accumulate: true)
         }
     }
+}
 
-    /// Calibration only: every token through every routed expert, reported through
-    /// `everyExpertInput`; the results are discarded, so the layer's output keeps real routing.
-    private func feedEveryExpert(_ xin: UnsafePointer<Float>, rows: Int, weights w: WeightProvider, scratch: Scratch,
-                                 observer: ForwardObserver) throws {
-        let E = dims.experts, F = dims.intermediateSize, X = dims.latentSize ?? hidden
-        observer.everyExpertInput(layer: layer, role: .expertUp, expert: nil, input: xin, rows: rows, width: X)
+/// One MoE layer's routed experts, as `ForwardObserver.routedExperts` hands them out: any expert
+/// can be run on any rows, with the same weights and kernels as the forward pass.
+public struct RoutedExperts {
+    public let layer: Int
+    /// Number of routed experts.
+    public let count: Int
+    /// Width of an expert's input and output rows: the latent size, or hidden without one.
+    public let inputWidth: Int
+    /// Width of an expert's intermediate activations.
+    public let intermediateSize: Int
+    /// The forward pass's named buffers; observers may take their own names from it.
+    public let scratch: Scratch
+    let weights: WeightProvider
+
+    init(dims: MoEDims, hidden: Int, layer: Int, weights: WeightProvider, scratch: Scratch) {
+        self.layer = layer
+        self.count = dims.experts
+        self.inputWidth = dims.latentSize ?? hidden
+        self.intermediateSize = dims.intermediateSize
+        self.weights = weights
+        self.scratch = scratch
+    }
+
+    /// Runs expert `expert` on x [rows, inputWidth]: its squared-ReLU activations land in `mid`
+    /// [rows, intermediateSize] (the down projection's input) and its output in `out`
+    /// [rows, inputWidth]. Loads the expert's weights into the scratch buffers the routed pass
+    /// uses, so peak memory stays one expert.
+    public func run(expert: Int, _ x: UnsafePointer<Float>, rows: Int, mid: UnsafeMutablePointer<Float>,
+                    into out: UnsafeMutablePointer<Float>) throws {
+        let X = inputWidth, F = intermediateSize
         let up = scratch.buffer("moe.w_up", F * X), down = scratch.buffer("moe.w_down", X * F)
-        let mid = scratch.buffer("moe.feed_mid", rows * F), sink = scratch.buffer("moe.feed_out", rows * X)
-        for e in 0..<E {
-            try w.load(.expertUp, layer: layer, expert: e, into: up.pointer)
-            try w.load(.expertDown, layer: layer, expert: e, into: down.pointer)
-            SquaredReLUFFN(layer: layer, upRole: .expertUp, downRole: .expertDown, expert: e)
-                .forward(xin, rows: rows, inWidth: X, width: F, up: up.pointer, down: down.pointer,
-                         mid: mid.pointer, observer: nil, into: sink.pointer)
-            observer.everyExpertInput(layer: layer, role: .expertDown, expert: e, input: mid.pointer, rows: rows, width: F)
-        }
+        try weights.load(.expertUp, layer: layer, expert: expert, into: up.pointer)
+        try weights.load(.expertDown, layer: layer, expert: expert, into: down.pointer)
+        SquaredReLUFFN(layer: layer, upRole: .expertUp, downRole: .expertDown, expert: expert)
+            .forward(x, rows: rows, inWidth: X, width: F, up: up.pointer, down: down.pointer,
+                     mid: mid, observer: nil, into: out)
     }
 }

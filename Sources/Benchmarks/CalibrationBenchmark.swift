@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Model
 
 /// `nemo-convert bench calibrate`: calibrated conversions timed layer by layer, each in a child
 /// `convert --calib --json` process so its peak RSS is its own. Runs on the tiny MoE fixture and
@@ -7,7 +8,8 @@ import Formats
 /// layers of each kind, fewer routed experts so it fits a laptop's disk and RAM).
 public enum CalibrationBenchmark {
     public struct Options: Sendable {
-        public var executable: String
+        /// Runs each conversion in a child process.
+        public var launcher: ConvertLauncher
         public var fixture: String
         public var calibText: String
         public var directory: String
@@ -15,8 +17,8 @@ public enum CalibrationBenchmark {
         public var wideExperts = 16
         public var wideWindows = 8
         public var threads = 2
-        public init(executable: String, fixture: String, calibText: String, directory: String) {
-            self.executable = executable; self.fixture = fixture; self.calibText = calibText; self.directory = directory
+        public init(launcher: ConvertLauncher, fixture: String, calibText: String, directory: String) {
+            self.launcher = launcher; self.fixture = fixture; self.calibText = calibText; self.directory = directory
         }
     }
 
@@ -77,25 +79,17 @@ public enum CalibrationBenchmark {
     static func convert(_ o: Options, model: String, name: String, method: String, windows: Int) throws -> Run {
         let out = o.directory + "/calibrated.nemo"
         defer { unlink(out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: o.executable)
-        p.arguments = ["convert", model, "-o", out, "--recipe", "int4", "--calib", o.calibText, "--calib-windows", String(windows),
-                       "--method", method, "--threads", String(o.threads), "--json"]
-        let stdout = Pipe(), stderr = Pipe()
-        p.standardOutput = stdout
-        p.standardError = stderr
-        try p.run()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw FormatError.io(file: model, message: "convert --method \(method) exited with \(p.terminationStatus): \(String(decoding: err, as: UTF8.self))")
+        let r = try o.launcher.run(["convert", model, "-o", out, "--recipe", "int4", "--calib", o.calibText, "--calib-windows", String(windows),
+                                    "--method", method, "--threads", String(o.threads), "--json"])
+        guard r.status == 0 else {
+            throw FormatError.io(file: model, message: "convert --method \(method) exited with \(r.status): \(r.stderr)")
         }
+        let data = r.stdout
         let j = try JSONParser.parse(Array(data))
         guard let c = j["calibration"], let secs = c["seconds"]?.doubleValue, let ls = c["layer_seconds"]?.arrayValue,
               let rss = j["peak_rss_bytes"]?.intValue, let bpw = j["bits_per_weight"]?.doubleValue,
               let w = c["windows"]?.intValue, let ctx = c["ctx"]?.intValue else {
-            throw FormatError.io(file: o.executable, message: "convert --json lacks the calibration report")
+            throw FormatError.io(file: o.launcher.name, message: "convert --json lacks the calibration report")
         }
         let cfg = try ModelConfig(contentsOf: model + "/config.json")
         return Run(model: name, method: method, windows: w, ctx: ctx, seconds: secs, layerSeconds: ls.compactMap(\.doubleValue),

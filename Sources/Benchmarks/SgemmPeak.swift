@@ -1,4 +1,5 @@
 import COpenBLAS
+import Model
 
 /// What cblas_sgemm itself achieves on this machine, measured in the same process as the forward
 /// pass it is compared with (the VM's speed drifts by tens of percent between runs).

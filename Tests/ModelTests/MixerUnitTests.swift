@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import Formats
-@testable import Calibrate
+@testable import Model
 
 /// Unit tests of issue 3 §5 on constructed cases: the Δ clamp follows `time_step_limit` (none when
 /// absent), heads read B/C group h / (Hm/G) with the gated norm per group, and group-limited

@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Formats
 
 /// Generates Nemotron-H-shaped sharded checkpoints for benchmarks, through `SafetensorsWriter`.
 ///

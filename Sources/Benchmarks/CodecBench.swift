@@ -1,3 +1,6 @@
+import Foundation
+import Quantize
+
 /// Single-thread codec throughput, for the CLI's `bench` subcommand.
 public enum CodecBench {
     public static let defaultSchemes: [QuantScheme] = [

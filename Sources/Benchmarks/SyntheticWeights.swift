@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Model
 
 /// Random weights for any `ModelConfig`, for benchmarks: one tensor per role is generated on first
 /// use and copied out on every load, so a 128-expert MoE layer costs two expert-sized buffers, not

@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Tokenizer
 
 /// `nemo-convert bench tokenize`: encoding throughput, MB of UTF-8 input per second, one thread.
 ///

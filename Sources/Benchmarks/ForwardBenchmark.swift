@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Model
 import Tokenizer
 
 /// `nemo-convert bench forward`: prefill throughput of the layer-streamed forward pass.

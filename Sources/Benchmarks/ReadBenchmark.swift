@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Formats
 
 /// `nemo-convert bench read`: how fast the safetensors side of a conversion is.
 ///
@@ -219,7 +220,7 @@ public enum ReadBenchmark {
     }
 }
 
-func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
 
 func now() -> Double {
     var ts = timespec()
