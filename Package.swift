@@ -45,11 +45,18 @@ let package = Package(
             "Formats", "Quantize", "Model", "Calibrate", "Verify", "Tokenizer", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats"], swiftSettings: fast),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Formats"], swiftSettings: fast),
-        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Formats", "Benchmarks"], swiftSettings: fast),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Formats", "Quantize"], swiftSettings: fast),
-        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Calibrate", "Model", "Formats", "Quantize", "Tokenizer"],
+        // Shared by every test target and nothing else: fixture paths, scratch directories, the
+        // seeded generator, and the runner of the built binary.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: fast),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Formats", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Formats", "Benchmarks", "TestSupport"],
+                    swiftSettings: fast),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Formats", "Quantize", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Calibrate", "Model", "Formats", "Quantize", "Tokenizer",
+                                                        "TestSupport"], swiftSettings: fast),
+        // Drives the nemo-convert binary (scripts/test.sh builds it first); a missing binary fails.
+        .testTarget(name: "CLITests", dependencies: ["Verify", "Calibrate", "Model", "Formats", "Quantize", "TestSupport"],
                     swiftSettings: fast),
     ]
 )

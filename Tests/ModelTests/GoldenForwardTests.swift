@@ -1,6 +1,7 @@
 import XCTest
 import Formats
 @testable import Model
+import TestSupport
 
 /// The forward pass against the Hugging Face transformers implementation's own outputs
 /// (fixtures/*/golden.safetensors, float32 from the stored bf16 weights).

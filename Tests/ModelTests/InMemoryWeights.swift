@@ -1,19 +1,9 @@
 import Formats
 @testable import Model
+import TestSupport
 
-/// SplitMix64: a seeded generator so synthetic layers are the same on every run and machine.
-struct SeededRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Synthetic layers over the shared SplitMix64: the same on every run and machine.
+extension SplitMix64 {
     /// Uniform in [-scale, scale).
     mutating func uniform(_ scale: Float = 1) -> Float {
         Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) * scale
@@ -44,7 +34,7 @@ final class InMemoryWeights: WeightProvider, @unchecked Sendable {
     }
 
     /// Fills every tensor TensorMap expects for layer `l` with uniform values of `scale`.
-    func randomLayer(_ l: Int, rng: inout SeededRNG, scale: Float = 0.3) {
+    func randomLayer(_ l: Int, rng: inout SplitMix64, scale: Float = 0.3) {
         for t in TensorMap.expectedTensors(of: config, layer: l) {
             self[t.role, l, t.expert] = rng.values(t.shape.reduce(1, *), scale: scale)
         }

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Formats
 @testable import Model
+import TestSupport
 
 /// Unit tests of issue 3 §5 on constructed cases: the Δ clamp follows `time_step_limit` (none when
 /// absent), heads read B/C group h / (Hm/G) with the gated norm per group, and group-limited
@@ -28,7 +29,7 @@ final class MixerUnitTests: XCTestCase {
     /// Random layer from a seed; `dtBias` overrides the random dt_bias, and the dt rows of in_proj
     /// are scaled by `dtScale` so a test can place softplus(dt + dt_bias) where it wants.
     func mambaCase(_ cfg: ModelConfig, seed: UInt64, batch: Batch, dtBias: [Float]? = nil, dtScale: Float = 1) -> MambaCase {
-        var rng = SeededRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let w = InMemoryWeights(config: cfg)
         w.randomLayer(0, rng: &rng)
         let m = cfg.mamba!, h = cfg.hiddenSize
@@ -159,7 +160,7 @@ final class MixerUnitTests: XCTestCase {
             """)
         let batch = Batch(windows: 2, length: 7)
         let c = mambaCase(cfg, seed: 7, batch: batch)
-        var rng = SeededRNG(seed: 99)
+        var rng = SplitMix64(seed: 99)
         c.weights[.layerNorm, 0, nil] = rng.values(cfg.hiddenSize, scale: 0.3, offset: 1)
         let model = HybridModel(weights: c.weights)
         let x = FloatBuffer(c.input)
@@ -202,7 +203,7 @@ final class MixerUnitTests: XCTestCase {
             """)
         XCTAssertGreaterThan(150, AttentionMixer.queryBlock)
         let batch = Batch(windows: 2, length: 150), h = cfg.hiddenSize
-        var rng = SeededRNG(seed: 3)
+        var rng = SplitMix64(seed: 3)
         let w = InMemoryWeights(config: cfg)
         w.randomLayer(0, rng: &rng, scale: 0.4)
         let u = rng.values(batch.rows * h)

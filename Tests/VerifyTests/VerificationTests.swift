@@ -6,6 +6,7 @@ import Formats
 import Quantize
 import Tokenizer
 @testable import Verify
+import TestSupport
 
 /// verify on the fixture models: identical models, perturbations whose effect is known, and
 /// agreement with `Perplexity.evaluate`. Two windows of 256 tokens keep each run well under a

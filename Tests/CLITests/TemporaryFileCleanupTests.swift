@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Formats
+import TestSupport
 
 /// Issue 10, item 9: interrupted or killed runs leave no temporaries behind for long.
 final class TemporaryFileCleanupTests: ScratchDirectoryTestCase {
@@ -50,5 +51,17 @@ final class TemporaryFileCleanupTests: ScratchDirectoryTestCase {
         XCTAssertEqual(flock(fd, LOCK_EX), 0)
         XCTAssertEqual(try CLIRunner.run(["convert", moe, "-o", dir + "/o.nemo", "--recipe", "int8"]).status, 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: live))
+    }
+
+    func testInterruptedConvertLeavesNoOutput() throws {
+        // A real process, killed with SIGINT mid-conversion: neither OUT nor its temporary remain.
+        let out = dir + "/interrupted.nemo"
+        let (p, _, _) = try CLIRunner.start(["convert", moe, "-o", out, "--recipe", "int8"],
+                                            environment: ["NEMO_CONVERT_TEST_DELAY_MS": "50"])
+        Thread.sleep(forTimeInterval: 0.6)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 130)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
     }
 }

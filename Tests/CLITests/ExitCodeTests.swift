@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Formats
+import TestSupport
 
 /// README's exit-code table, driven through the real binary, and the messages issue 10 items 11,
 /// 12 and 14 asked for.

@@ -3,47 +3,12 @@ import Foundation
 import Formats
 import Quantize
 import Verify
+import TestSupport
 
 /// The verify and footprint subcommands as scripts see them: exit codes, the --json shape, the
 /// plot file. Runs the nemo-convert binary built next to this test bundle.
-final class VerifyCommandTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "nemo-verify-cli-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
-
-    /// The binary of the same build: test bundles and executables share one products directory.
-    func executable() throws -> String {
-        var candidates: [String] = []
-        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var d = me.deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(d.path + "/nemo-convert")
-            d.deleteLastPathComponent()
-        }
-        candidates.append(Fixtures.root + "/../.build/release/nemo-convert")
-        guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("nemo-convert binary not found near \(me.path)")
-        }
-        return exe
-    }
-
-    func run(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try executable())
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+final class VerifyCommandTests: ScratchDirectoryTestCase {
+    func run(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) { try CLIRunner.run(args) }
 
     let moe = Fixtures.model("nemotron-h-tiny-moe")
     let text = Fixtures.text("kjv-heldout.txt")

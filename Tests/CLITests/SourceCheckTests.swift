@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Formats
 import Verify
+import TestSupport
 
 /// Issue 10, item 13: verify says when the original it is given is not the pack's source.
 final class SourceCheckTests: ScratchDirectoryTestCase {

@@ -3,6 +3,7 @@ import Foundation
 import Formats
 import Calibrate
 import Model
+import TestSupport
 
 /// Issue 10, item 3: statistics are checked against the weights they calibrate before any work,
 /// and counters saturate instead of trapping.

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Formats
+import TestSupport
 
 /// Issue 10, item 1: no output may replace an input, another output, a device or a symlink.
 final class OutputSafetyTests: ScratchDirectoryTestCase {
