@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "nemo-convert", targets: ["nemo-convert"]),
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Quantize", targets: ["Quantize"]),
+        .library(name: "Model", targets: ["Model"]),
         .library(name: "Calibrate", targets: ["Calibrate"]),
         .library(name: "Verify", targets: ["Verify"]),
     ],
@@ -33,19 +34,29 @@ let package = Package(
         .target(name: "Formats", dependencies: ["CZstd"], swiftSettings: fast),
         .target(name: "Tokenizer", dependencies: ["Formats"], swiftSettings: fast),
         .target(name: "Quantize", dependencies: ["Formats", "COpenBLAS"], swiftSettings: fast),
-        .target(name: "Calibrate", dependencies: ["Formats", "Quantize", "Tokenizer", "COpenBLAS"],
+        .target(name: "Model", dependencies: ["Formats", "Quantize", "COpenBLAS"], swiftSettings: fast),
+        .target(name: "Calibrate", dependencies: ["Formats", "Quantize", "Model", "COpenBLAS"], swiftSettings: fast),
+        .target(name: "Verify", dependencies: ["Formats", "Quantize", "Model"], swiftSettings: fast),
+        // Throughput measurements for `nemo-convert bench`: only the CLI depends on this, so no
+        // library carries benchmark code (docs/ARCHITECTURE.md).
+        .target(name: "Benchmarks", dependencies: ["Formats", "Quantize", "Model", "Tokenizer", "COpenBLAS"],
                 swiftSettings: fast),
-        .target(name: "Verify", dependencies: ["Formats", "Quantize", "Calibrate"], swiftSettings: fast),
         .executableTarget(name: "nemo-convert", dependencies: [
-            "Formats", "Quantize", "Calibrate", "Verify", "Tokenizer",
+            "Formats", "Quantize", "Model", "Calibrate", "Verify", "Tokenizer", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats"], swiftSettings: fast),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Formats"], swiftSettings: fast),
-        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Formats"], swiftSettings: fast),
-        .testTarget(name: "CalibrateTests", dependencies: ["Calibrate", "Formats", "Quantize"],
+        // Shared by every test target and nothing else: fixture paths, scratch directories, the
+        // seeded generator, and the runner of the built binary.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: fast),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Formats", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Formats", "Benchmarks", "TestSupport"],
                     swiftSettings: fast),
-        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Calibrate", "Formats", "Quantize", "Tokenizer"],
-                    exclude: ["FuzzCorpus"], swiftSettings: fast),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Formats", "Quantize", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Calibrate", "Model", "Formats", "Quantize", "Tokenizer",
+                                                        "TestSupport"], exclude: ["FuzzCorpus"], swiftSettings: fast),
+        // Drives the nemo-convert binary (scripts/test.sh builds it first); a missing binary fails.
+        .testTarget(name: "CLITests", dependencies: ["Verify", "Calibrate", "Model", "Formats", "Quantize", "TestSupport"],
+                    swiftSettings: fast),
     ]
 )

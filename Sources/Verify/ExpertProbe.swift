@@ -1,4 +1,4 @@
-import Calibrate
+import Model
 import Formats
 
 /// Watches the original model's MoE layers during verification: records which experts each token

@@ -1,4 +1,4 @@
-import Calibrate
+import Model
 import Formats
 
 /// Result of a perplexity run, with the figures `--json` reports.

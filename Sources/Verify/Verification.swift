@@ -1,4 +1,4 @@
-import Calibrate
+import Model
 import Formats
 
 /// Two models that cannot be compared token by token.

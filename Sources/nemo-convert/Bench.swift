@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarks
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

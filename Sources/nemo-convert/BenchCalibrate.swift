@@ -2,7 +2,9 @@
 @preconcurrency import Glibc
 #endif
 import ArgumentParser
+import Benchmarks
 import Calibrate
+import Model
 import Formats
 
 struct BenchCalibrate: ParsableCommand {
@@ -42,8 +44,9 @@ struct BenchCalibrate: ParsableCommand {
 
     func run() throws {
         let tmp = ProcessInfoLite.environment("TMPDIR") ?? "/tmp"
-        var o = CalibrationBenchmark.Options(executable: CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe",
-                                             fixture: fixture, calibText: calib, directory: dir ?? "\(tmp)/nemo-convert-bench-calibrate-\(getpid())")
+        let launcher: ConvertLauncher
+        do { launcher = try .ownExecutable() } catch { fail(error) }
+        var o = CalibrationBenchmark.Options(launcher: launcher, fixture: fixture, calibText: calib, directory: dir ?? "\(tmp)/nemo-convert-bench-calibrate-\(getpid())")
         o.methods = methods.split(separator: ",").map(String.init)
         o.wideExperts = experts
         o.wideWindows = windows

@@ -4,6 +4,7 @@
 import Darwin
 #endif
 import ArgumentParser
+import Benchmarks
 import Formats
 import Quantize
 
@@ -53,7 +54,7 @@ struct BenchConvert: ParsableCommand {
         do {
             let o = ConvertBenchmark.Options(directory: directory, gigabytes: gb,
                                              recipes: recipes.split(separator: ",").map(String.init),
-                                             threads: threads, executable: try ownExecutable(), keep: keep,
+                                             threads: threads, launcher: try .ownExecutable(), keep: keep,
                                              outputDirectory: outDir)
             r = try ConvertBenchmark.run(o) { print($0, to: &stderr) }
         } catch { fail(error) }
@@ -77,14 +78,4 @@ struct BenchConvert: ParsableCommand {
         print(table(rows), terminator: "")
         print("\(r.threads) thread\(r.threads == 1 ? "" : "s") per conversion; " + (r.kept ? "kept in \(r.directory)" : "generated files deleted"))
     }
-}
-
-/// This binary's path, so the benchmark can run conversions as child processes of itself.
-private func ownExecutable() throws -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    if n > 0 { return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-    let arg0 = CommandLine.arguments[0]
-    guard arg0.contains("/") else { throw ValidationError("cannot locate the nemo-convert executable; run it by path") }
-    return arg0
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Benchmarks
 import Calibrate
+import Model
 import Formats
 import Verify
 

@@ -4,6 +4,7 @@
 import Darwin
 #endif
 import ArgumentParser
+import Benchmarks
 import Formats
 
 struct BenchRead: ParsableCommand {

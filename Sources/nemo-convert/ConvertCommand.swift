@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calibrate
+import Model
 import Formats
 import Quantize
 import Verify
@@ -13,7 +14,8 @@ struct ConvertCommand: ParsableCommand {
         writes OUT atomically: a temporary file that is fsynced and renamed only when complete, removed \
         on error or Ctrl-C. Recipes: int8, int4 (group-wise, --group-size), fp8, mixed, or a JSON file \
         (docs/RECIPES.md). Sensitive tensors (conv1d, A_log, D, dt_bias, norms, router, embeddings, \
-        Mamba dt rows) stay in high precision unless the recipe says otherwise.
+        Mamba dt rows) stay in high precision unless the recipe says otherwise. With --calib or \
+        --stats the weights are quantized from activation statistics (docs/CALIBRATION.md).
         """)
 
     @Argument(help: "A model directory or .safetensors file.")
@@ -34,36 +36,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
 
-    @Option(help: ArgumentHelp("Calibration text (UTF-8): run it through the model and quantize with what its activations show.",
-                               valueName: "file"))
-    var calib: String?
-
-    @Option(help: "Calibration windows of --ctx tokens (fewer if the text is shorter).")
-    var calibWindows = 128
-
-    @Option(help: "Tokens per calibration window.")
-    var ctx = 256
-
-    @Option(help: "Calibration method: rtn, mse, awq or gptq (default gptq with --calib or --stats).")
-    var method: String?
-
-    @Flag(inversion: .prefixedNo, help: "Quantize layer by layer, calibrating each layer on the quantized layers' outputs.")
-    var sequential = true
-
-    @Option(help: "GPTQ damping, a fraction of the Hessian's mean diagonal.")
-    var damp = 0.01
-
-    @Flag(inversion: .prefixedNo, help: "GPTQ act-order: quantize input columns by decreasing activation energy.")
-    var actOrder = true
-
-    @Flag(inversion: .prefixedNo, help: "GPTQ: fold activation-aware (AWQ) scales into the norms first (measured worse on the fixtures).")
-    var foldScales = false
-
-    @Option(help: ArgumentHelp("Save the collected calibration statistics (mergeable; reuse with --stats).", valueName: "file"))
-    var saveStats: String?
-
-    @Option(help: ArgumentHelp("Calibrate from statistics files saved earlier instead of running text (repeat to merge).", valueName: "file"))
-    var stats: [String] = []
+    @OptionGroup(title: "Calibration") var calibration: CalibrationArguments
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
@@ -74,15 +47,6 @@ struct ConvertCommand: ParsableCommand {
             throw ValidationError("--group-size must be between 1 and \(QuantScheme.maxInt4Group)")
         }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if let m = method, CalibrationMethod(rawValue: m) == nil {
-            throw ValidationError("unknown --method '\(m)' (rtn, mse, awq, gptq)")
-        }
-        if method != nil && calib == nil && stats.isEmpty { throw ValidationError("--method needs --calib FILE or --stats FILE") }
-        if calib != nil && !stats.isEmpty { throw ValidationError("use either --calib or --stats, not both") }
-        if saveStats != nil && calib == nil { throw ValidationError("--save-stats needs --calib FILE") }
-        if calibWindows < 1 { throw ValidationError("--calib-windows must be at least 1") }
-        if ctx < 2 { throw ValidationError("--ctx must be at least 2") }
-        if !(damp > 0 && damp.isFinite) { throw ValidationError("--damp must be a positive finite number (a fraction of the mean diagonal, e.g. 0.01)") }
     }
 
     func run() throws {
@@ -117,7 +81,7 @@ struct ConvertCommand: ParsableCommand {
             let bar = ProgressLine(quiet: json)
             let rep: ConvertReport
             var calibration: CalibrationReport?
-            if calib != nil || !stats.isEmpty {
+            if self.calibration.isCalibrated {
                 (rep, calibration) = try calibrated(map: map, recipe: r, checkpoint: ck, meta: meta, blobs: blobs, bar: bar)
             } else {
                 rep = try conv.convert(to: output!, metadata: meta, blobs: blobs) { done, total, name in
@@ -150,28 +114,24 @@ struct ConvertCommand: ParsableCommand {
     /// No output may be an input or another output (README: "No output overwrites an input").
     private func checkOutputs(_ ck: Checkpoint) throws {
         var inputs = ck.inputFiles.map { (what: "the checkpoint's", path: $0) }
-        if let c = calib { inputs.append(("--calib", c)) }
-        inputs += stats.map { ("--stats", $0) }
+        if let c = calibration.calib { inputs.append(("--calib", c)) }
+        inputs += calibration.stats.map { ("--stats", $0) }
         if Recipe.Builtin(rawValue: recipe) == nil { inputs.append(("--recipe", recipe)) }
         var outputs: [(option: String, path: String)] = []
         if let o = output, !dryRun { outputs.append(("-o", o)) }
-        if let s = saveStats, !dryRun { outputs.append(("--save-stats", s)) }
+        if let s = calibration.saveStats, !dryRun { outputs.append(("--save-stats", s)) }
         try OutputPath.check(outputs: outputs, inputs: inputs)
     }
 
     private func calibrated(map: TensorMap, recipe: Recipe, checkpoint ck: Checkpoint, meta: JSONObject,
                             blobs: [(String, [UInt8])], bar: ProgressLine) throws -> (ConvertReport, CalibrationReport) {
-        var options = CalibrationOptions()
-        options.method = method.flatMap(CalibrationMethod.init(rawValue:)) ?? .gptq
-        options.sequential = sequential
-        options.damping = damp
-        options.actOrder = actOrder
-        options.foldScales = foldScales
+        let options = calibration.options
+        let ctx = calibration.ctx, stats = calibration.stats
         let source: CalibratedConverter.Source
-        if let text = calib {
+        if let text = calibration.calib {
             let input = try ModelInput(path: model)
             let ids = try input.tokenizer(override: nil).encode(try readText(text), addSpecialTokens: false)
-            let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: calibWindows)
+            let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: calibration.calibWindows)
             guard windows.count > 0 else {
                 throw tooShort(text, tokens: ids.count, ctx: ctx)
             }
@@ -188,9 +148,9 @@ struct ConvertCommand: ParsableCommand {
             source = .statistics(merged, path: stats.joined(separator: ","))
         }
         let cc = CalibratedConverter(map: map, recipe: recipe, options: options)
-        cc.calibrationSource = calib ?? stats.joined(separator: ",")
+        cc.calibrationSource = calibration.calib ?? stats.joined(separator: ",")
         cc.converter.threads = threads ?? Threads.count
-        return try cc.convert(to: output!, source: source, metadata: meta, blobs: blobs, saveStats: saveStats) { p in
+        return try cc.convert(to: output!, source: source, metadata: meta, blobs: blobs, saveStats: calibration.saveStats) { p in
             bar.update("calibrate (\(options.method.rawValue)): \(p.step)/\(p.steps)  \(p.what)")
         }
     }

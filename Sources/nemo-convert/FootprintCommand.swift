@@ -21,8 +21,8 @@ struct FootprintCommand: ParsableCommand {
     @Argument(help: "A model directory, a .safetensors file or a packed file (or use --preset).")
     var model: String?
 
-    @Option(help: "A released model by name, sized from its dimensions: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var preset: String?
+    @Option(help: "A released model by name, sized from its dimensions.")
+    var preset: ModelPreset?
 
     @Option(help: "Size the weights under this recipe (int8, int4, fp8, mixed, or a recipe file); not for packed files.")
     var recipe: String?
@@ -36,24 +36,18 @@ struct FootprintCommand: ParsableCommand {
     @Option(help: "Sequences held at once.")
     var batch = 1
 
-    @Option(help: "KV cache element type: \(KVCacheDType.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var kvDtype = "bf16"
+    @Option(help: "KV cache element type.")
+    var kvDtype: KVCacheDType = .bf16
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
     func validate() throws {
         if (model == nil) == (preset == nil) { throw ValidationError("give either MODEL or --preset NAME") }
-        if let p = preset, ModelPreset(rawValue: p) == nil {
-            throw ValidationError("unknown preset '\(p)'; presets are \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         guard context >= 1 else { throw ValidationError("--context must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if let g = groupSize, !(1...QuantScheme.maxInt4Group).contains(g) {
             throw ValidationError("--group-size must be between 1 and \(QuantScheme.maxInt4Group)")
-        }
-        if KVCacheDType(rawValue: kvDtype) == nil {
-            throw ValidationError("--kv-dtype must be one of \(KVCacheDType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
@@ -61,7 +55,7 @@ struct FootprintCommand: ParsableCommand {
         do {
             let r = try recipe.map { try Recipe.load($0, groupSize: groupSize) }
             let config: ModelConfig, weights: WeightSizing, name: String
-            if let p = preset.flatMap(ModelPreset.init(rawValue:)) {
+            if let p = preset {
                 config = p.config
                 weights = try WeightSizing(tensors: p.tensors, recipe: r, config: config)
                 name = "\(p.rawValue) (preset)"
@@ -80,7 +74,7 @@ struct FootprintCommand: ParsableCommand {
                 name = model!
             }
             let fp = MemoryFootprint(config: config, weights: weights, context: context, batch: batch,
-                                     kvDType: KVCacheDType(rawValue: kvDtype)!)
+                                     kvDType: kvDtype)
             let fits = DeviceFit.all(fp.totalBytes)
             if json { print(JSONWriter.string(jsonReport(name: name, config: config, fp, fits))) } else { printTable(name: name, config: config, fp, fits) }
         } catch let e as ValidationError { throw e } catch { fail(error) }

@@ -1,4 +1,5 @@
 import Calibrate
+import Model
 import Formats
 import Tokenizer
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calibrate
+import Model
 import Formats
 import Verify
 
@@ -17,46 +18,19 @@ struct PerplexityCommand: ParsableCommand {
     @Argument(help: "A model directory, a .safetensors file, or a packed file.")
     var model: String
 
-    @Option(help: "UTF-8 text to evaluate on.")
-    var text: String
-
-    @Option(help: "Tokens per window.")
-    var ctx = 256
-
-    @Option(help: "Evaluate at most this many windows.")
-    var maxWindows: Int?
-
-    @Option(help: "Windows evaluated together, layer by layer.")
-    var batch = 8
-
-    @Option(help: "Threads for matrix products and kernels (default: all cores).")
-    var threads: Int?
-
-    @Option(help: "tokenizer.json to use instead of the model's own.")
-    var tokenizer: String?
+    @OptionGroup var evaluation: EvaluationOptions
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    func validate() throws {
-        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if let m = maxWindows, m < 1 { throw ValidationError("--max-windows must be at least 1") }
-    }
-
     func run() throws {
         do {
-            Threads.set(threads ?? Threads.count)
+            evaluation.applyThreads()
             let input = try ModelInput(path: model)
-            let tok = try input.tokenizer(override: tokenizer)
-            let ids = try tok.encode(try readText(text), addSpecialTokens: false)
-            let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: maxWindows)
-            guard windows.count > 0 else {
-                throw tooShort(text, tokens: ids.count, ctx: ctx)
-            }
+            let tok = try input.tokenizer(override: evaluation.tokenizer)
+            let windows = try evaluation.windows(tokenizer: tok)
             let bar = ProgressLine(quiet: json)
-            let r = try Perplexity.evaluate(model: HybridModel(weights: input.weights), windows: windows, batchSize: batch) { p in
+            let r = try Perplexity.evaluate(model: HybridModel(weights: input.weights), windows: windows, batchSize: evaluation.batch) { p in
                 bar.update("perplexity: batch \(p.batch + 1)/\(p.batches), layer \(p.layer)/\(p.layers)  \(Int(p.fraction * 100))%")
             }
             bar.finish()

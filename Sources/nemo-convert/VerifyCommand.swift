@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calibrate
+import Model
 import Formats
 import Verify
 
@@ -26,23 +27,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The quantized model: usually a packed file written by `convert`.")
     var quantized: String
 
-    @Option(help: "UTF-8 text to evaluate on.")
-    var text: String
-
-    @Option(help: "Tokens per window.")
-    var ctx = 256
-
-    @Option(help: "Evaluate at most this many windows.")
-    var maxWindows: Int?
-
-    @Option(help: "Windows evaluated together, layer by layer.")
-    var batch = 8
-
-    @Option(help: "Threads for matrix products and kernels (default: all cores).")
-    var threads: Int?
-
-    @Option(help: "tokenizer.json to use instead of the models' own.")
-    var tokenizer: String?
+    @OptionGroup var evaluation: EvaluationOptions
 
     @Option(help: "Fail (exit 3) when the mean KL divergence per token exceeds this (nats).")
     var maxKld: Double?
@@ -66,10 +51,6 @@ struct VerifyCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if let m = maxWindows, m < 1 { throw ValidationError("--max-windows must be at least 1") }
         if let k = maxKld, !(k >= 0) { throw ValidationError("--max-kld must be a non-negative number of nats") }
         if let t = minTop1, !(0...1).contains(t) { throw ValidationError("--min-top1 is a fraction between 0 and 1 (0.975 = 97.5 %)") }
         if let r = maxPplRatio, !(r > 0) { throw ValidationError("--max-ppl-ratio must be positive") }
@@ -81,13 +62,13 @@ struct VerifyCommand: ParsableCommand {
         let report: VerifyReport
         var source: SourceCheck.Result?
         do {
-            Threads.set(threads ?? Threads.count)
+            evaluation.applyThreads()
             TemporaryFiles.installSignalHandlers()
             let a = try ModelInput(path: original), b = try ModelInput(path: quantized)
             if let p = plot {
                 var inputs = a.files.map { (what: "ORIGINAL's", path: $0) } + b.files.map { (what: "QUANTIZED's", path: $0) }
-                inputs.append(("--text", text))
-                if let t = tokenizer { inputs.append(("--tokenizer", t)) }
+                inputs.append(("--text", evaluation.text))
+                if let t = evaluation.tokenizer { inputs.append(("--tokenizer", t)) }
                 try OutputPath.check(outputs: [("--plot", p)], inputs: inputs)
             }
             if let pk = b.packed, let ck = a.checkpoint {
@@ -103,16 +84,12 @@ struct VerifyCommand: ParsableCommand {
                 }
             }
             // Token ids must be the same for both: one tokenizer, the original's if it has one.
-            let tok = try (try? a.tokenizer(override: tokenizer)) ?? b.tokenizer(override: tokenizer)
-            let ids = try tok.encode(try readText(text), addSpecialTokens: false)
-            let windows = EvaluationWindows(tokens: ids, ctx: ctx, maxWindows: maxWindows)
-            guard windows.count > 0 else {
-                throw tooShort(text, tokens: ids.count, ctx: ctx)
-            }
+            let tok = try (try? a.tokenizer(override: evaluation.tokenizer)) ?? b.tokenizer(override: evaluation.tokenizer)
+            let windows = try evaluation.windows(tokenizer: tok)
             let bar = ProgressLine(quiet: json)
             do {
                 report = try Verification.run(original: HybridModel(weights: a.weights), quantized: HybridModel(weights: b.weights),
-                                              windows: windows, batchSize: batch, measureExperts: !noExpertErrors) { p in
+                                              windows: windows, batchSize: evaluation.batch, measureExperts: !noExpertErrors) { p in
                     bar.update("verify: batch \(p.batch + 1)/\(p.batches), layer \(p.layer)/\(p.layers)  \(Int(p.fraction * 100))%")
                 }
             } catch let e as NonFiniteResult {

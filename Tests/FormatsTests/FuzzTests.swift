@@ -1,5 +1,6 @@
 import XCTest
 @testable import Formats
+import TestSupport
 
 /// Mutates real inputs thousands of times with a seeded generator: every outcome must be a
 /// value or a `FormatError`, never a crash or an out-of-bounds read.
@@ -7,7 +8,7 @@ final class FuzzTests: XCTestCase {
     /// A small safetensors file cut from tiny-moe: its small tensors (norms, conv biases, A_log,
     /// router biases, ...), so each case copies kilobytes, not the fixture's 22 MB.
     private func base() throws -> [UInt8] {
-        let ck = try Checkpoint(path: tinyMoE)
+        let ck = try Checkpoint(path: Fixtures.tinyMoE)
         let small = ck.tensorNames.map { ck.view($0)! }.filter { $0.info.byteCount <= 1024 }
         XCTAssertGreaterThan(small.count, 40)
         let dir = temporaryDirectory(self)
@@ -17,7 +18,7 @@ final class FuzzTests: XCTestCase {
 
     private static let interesting: [UInt8] = Array("{}[]\",:-0123456789eE.\\ ntfuI".utf8) + [0x00, 0xFF, 0x80]
 
-    private func mutate(_ input: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
+    private func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = input
         for _ in 0..<Int.random(in: 1...4, using: &rng) {
             let headerEnd = b.count >= 8 ? min(b.count, 8 + (Int(b[0]) | Int(b[1]) << 8)) : b.count
@@ -47,7 +48,7 @@ final class FuzzTests: XCTestCase {
 
     func testMutatedSafetensorsOnlyEverThrowFormatErrors() throws {
         let original = try base()
-        var rng = SplitMix(seed: 0x5AFE)
+        var rng = SplitMix64(seed: 0x5AFE)
         var accepted = 0, rejected = 0
         let out = UnsafeMutablePointer<Float>.allocate(capacity: 1 << 16)
         defer { out.deallocate() }
@@ -72,9 +73,9 @@ final class FuzzTests: XCTestCase {
     }
 
     func testMutatedConfigsOnlyEverThrowFormatErrors() throws {
-        for fixture in [tinyMoE, tinyDense] {
+        for fixture in [Fixtures.tinyMoE, Fixtures.tinyDense] {
             let original = readFile(fixture + "/config.json")
-            var rng = SplitMix(seed: 0xC0F1)
+            var rng = SplitMix64(seed: 0xC0F1)
             var accepted = 0
             for _ in 0..<3000 {
                 var b = original
@@ -101,15 +102,15 @@ final class FuzzTests: XCTestCase {
 
     func testMutatedShardIndexesOnlyEverThrowFormatErrors() throws {
         let dir = temporaryDirectory(self)
-        let ck = try Checkpoint(path: tinyDense)
-        try writeFileAtomically(dir + "/config.json", contents: readFile(tinyDense + "/config.json"))
+        let ck = try Checkpoint(path: Fixtures.tinyDense)
+        try writeFileAtomically(dir + "/config.json", contents: readFile(Fixtures.tinyDense + "/config.json"))
         var weightMap = JSONObject()
         for (i, n) in ck.tensorNames.enumerated() { weightMap[n] = .string(i % 2 == 0 ? "a.safetensors" : "b.safetensors") }
         for (file, parity) in [("a.safetensors", 0), ("b.safetensors", 1)] {
             try writeSafetensors(dir + "/" + file, ck.tensorNames.enumerated().filter { $0.offset % 2 == parity }.map { Tensor(ck.view($0.element)!) })
         }
         let index = JSONWriter.bytes(["weight_map": .object(weightMap)])
-        var rng = SplitMix(seed: 0x1DE)
+        var rng = SplitMix64(seed: 0x1DE)
         for _ in 0..<300 {
             var b = index
             let i = Int.random(in: 0..<b.count, using: &rng)

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Formats
+import TestSupport
 
 final class JSONTests: XCTestCase {
     func testWriterCompactAndPretty() {
@@ -47,7 +48,7 @@ final class JSONTests: XCTestCase {
     }
 
     func testWriteThenParseRoundTripsFixtureConfigs() throws {
-        for dir in [tinyMoE, tinyDense] {
+        for dir in [Fixtures.tinyMoE, Fixtures.tinyDense] {
             let v = try JSONParser.parse(readFile(dir + "/config.json"))
             for pretty in [false, true] {
                 let text = JSONWriter.string(v, options: .init(pretty: pretty, nonFinite: .pythonLiterals))
@@ -55,7 +56,7 @@ final class JSONTests: XCTestCase {
             }
         }
         // A safetensors header too (the fixtures' tokenizer.json is large and has every escape).
-        let tok = try JSONParser.parse(readFile(tinyMoE + "/tokenizer.json"))
+        let tok = try JSONParser.parse(readFile(Fixtures.tinyMoE + "/tokenizer.json"))
         XCTAssertEqual(try JSONParser.parse(JSONWriter.bytes(tok)), tok)
     }
 

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Formats
+import TestSupport
 
 final class ModelConfigTests: XCTestCase {
     /// Nemotron-3-Nano-30B-A3B as its hub config.json spells it (docs/nemotron-h.md §1.2).
@@ -28,7 +29,7 @@ final class ModelConfigTests: XCTestCase {
     // MARK: fixtures
 
     func testTinyMoEFixtureClassicSpelling() throws {
-        let c = try ModelConfig(contentsOf: tinyMoE + "/config.json")
+        let c = try ModelConfig(contentsOf: Fixtures.tinyMoE + "/config.json")
         XCTAssertEqual(c.pattern, "MEMEM*EMEMEM*E")
         XCTAssertEqual(c.hiddenSize, 256)
         XCTAssertEqual(c.vocabSize, 4096)
@@ -57,7 +58,7 @@ final class ModelConfigTests: XCTestCase {
     }
 
     func testTinyDenseFixtureTransformers5Spelling() throws {
-        let c = try ModelConfig(contentsOf: tinyDense + "/config.json")
+        let c = try ModelConfig(contentsOf: Fixtures.tinyDense + "/config.json")
         XCTAssertEqual(c.pattern, "M-M-M*-M-M-M*-", "linear_attention/full_attention/mlp")
         XCTAssertEqual(c.mamba?.timeStepLimit.1, .infinity, "{\"__float__\": \"Infinity\"}")
         XCTAssertEqual(c.mamba?.timeStepLimit.0, 0.001)

@@ -1,9 +1,10 @@
 import XCTest
 @testable import Formats
+import TestSupport
 
 final class ModelStatsTests: XCTestCase {
     func testTinyMoEParametersMatchTransformers() throws {
-        let ck = try Checkpoint(path: tinyMoE)
+        let ck = try Checkpoint(path: Fixtures.tinyMoE)
         let s = ModelStats(checkpoint: ck, map: try TensorMap(checkpoint: ck))
         // transformers' sum(p.numel() for p in model.parameters()); the six 16-wide router
         // correction biases are buffers.
@@ -12,13 +13,13 @@ final class ModelStatsTests: XCTestCase {
         // Routed experts: 6 layers × 16 × (128×256 up + 256×128 down); a token uses 4 per layer.
         XCTAssertEqual(s.activeParameters, 10_932_880 - 6 * 16 * 65_536 + 6 * 4 * 65_536)
         XCTAssertEqual(s.bytesByDType, [.bf16: (10_932_976 - 96) * 2, .f32: 96 * 4])
-        let f = try SafetensorsFile(path: tinyMoE + "/model.safetensors")
+        let f = try SafetensorsFile(path: Fixtures.tinyMoE + "/model.safetensors")
         XCTAssertEqual(s.totalBytes, f.file.count - f.dataOffset)
         XCTAssertEqual(s.dtypesBySize.map(\.dtype), [.bf16, .f32])
     }
 
     func testDenseModelIsAllActive() throws {
-        let ck = try Checkpoint(path: tinyDense)
+        let ck = try Checkpoint(path: Fixtures.tinyDense)
         let s = ModelStats(checkpoint: ck, map: try TensorMap(checkpoint: ck))
         XCTAssertEqual(s.parameters, 6_189_712)
         XCTAssertEqual(s.activeParameters, s.parameters)
@@ -27,7 +28,7 @@ final class ModelStatsTests: XCTestCase {
     }
 
     func testReportJSONHasTheDocumentedFields() throws {
-        let ck = try Checkpoint(path: tinyMoE)
+        let ck = try Checkpoint(path: Fixtures.tinyMoE)
         let r = ModelReport(checkpoint: ck, map: try TensorMap(checkpoint: ck))
         let text = JSONWriter.string(r.json, pretty: true)
         let j = try JSONParser.parse(text)
@@ -53,7 +54,7 @@ final class ModelStatsTests: XCTestCase {
 
     func testReportRowsForUnboundTensors() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyDense, to: dir, extra: [
+        _ = try copyFixture(Fixtures.tinyDense, to: dir, extra: [
             Tensor("mtp.layers.0.enorm.weight", .bf16, [2], [0, 0, 0, 0]),
             Tensor("extra.scale", .f32, [1], [0, 0, 0, 0]),
         ])

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Formats
+import TestSupport
 
 final class SafetensorsReaderTests: XCTestCase {
     private func open(_ bytes: [UInt8], name: String = "bad.safetensors") throws -> SafetensorsFile {
@@ -17,7 +18,7 @@ final class SafetensorsReaderTests: XCTestCase {
 
     func testEveryDTypeRoundTripsWithItsSizeAndBytes() throws {
         let dir = temporaryDirectory(self)
-        var rng = SplitMix(seed: 1)
+        var rng = SplitMix64(seed: 1)
         var tensors: [Tensor] = []
         for (i, d) in DType.allCases.enumerated() {
             let shape = [2, i + 1]
@@ -91,7 +92,7 @@ final class SafetensorsReaderTests: XCTestCase {
         let out = UnsafeMutablePointer<Float>.allocate(capacity: n + 8)
         let ref = UnsafeMutablePointer<Float>.allocate(capacity: n)
         defer { raw.deallocate(); out.deallocate(); ref.deallocate() }
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for i in 0..<(n + 1) { raw.storeBytes(of: UInt16(truncatingIfNeeded: rng.next()), toByteOffset: 2 * i, as: UInt16.self) }
         for dtype in [DType.bf16, .f16] {
             for (srcShift, dstShift) in [(0, 0), (1, 3), (0, 5), (1, 7)] {
@@ -242,7 +243,7 @@ final class SafetensorsReaderTests: XCTestCase {
     }
 
     func testFixturesOpen() throws {
-        for dir in [tinyMoE, tinyDense] {
+        for dir in [Fixtures.tinyMoE, Fixtures.tinyDense] {
             let f = try SafetensorsFile(path: dir + "/model.safetensors")
             XCTAssertEqual(f.dataOffset % 8, 0)
             XCTAssertGreaterThan(f.tensors.count, 80)

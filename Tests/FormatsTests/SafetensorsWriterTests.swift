@@ -1,10 +1,11 @@
 import Foundation
 import XCTest
 @testable import Formats
+import TestSupport
 
 final class SafetensorsWriterTests: XCTestCase {
     private func sample(seed: UInt64 = 7) -> [Tensor] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) } }
         return [
             Tensor("embed", .bf16, [3, 5], bytes(30)),

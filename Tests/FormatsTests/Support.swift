@@ -1,28 +1,7 @@
 import Foundation
 import XCTest
 @testable import Formats
-
-/// The package's `fixtures/` folder, found from this file so tests run from any directory.
-let fixturesPath: String = {
-    var u = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { u.deleteLastPathComponent() }
-    return u.path + "/fixtures"
-}()
-
-let tinyMoE = fixturesPath + "/nemotron-h-tiny-moe"
-let tinyDense = fixturesPath + "/nemotron-h-tiny-dense"
-
-/// A fresh directory under the system temp dir, removed when the test ends.
-func temporaryDirectory(_ test: XCTestCase) -> String {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("formats-tests-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: base) }
-    return base.path
-}
-
-func directoryListing(_ dir: String) -> [String] {
-    ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
-}
+import TestSupport
 
 /// Asserts `body` throws a `FormatError` whose description is exactly `message`.
 func assertFormatError(_ message: String, file: StaticString = #filePath, line: UInt = #line,
@@ -51,19 +30,6 @@ func writeFile(_ path: String, _ bytes: [UInt8]) {
 
 func readFile(_ path: String) -> [UInt8] {
     [UInt8](FileManager.default.contents(atPath: path) ?? Data())
-}
-
-/// SplitMix64: a seeded generator so failures (fuzz cases, random tensors) reproduce exactly.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// A tensor to write into a test checkpoint.

@@ -1,9 +1,10 @@
 import XCTest
 @testable import Formats
+import TestSupport
 
 final class TensorMapTests: XCTestCase {
     func testBothFixturesBindCompletely() throws {
-        for (dir, count, elements) in [(tinyMoE, 289, 10_932_976), (tinyDense, 85, 6_189_712)] {
+        for (dir, count, elements) in [(Fixtures.tinyMoE, 289, 10_932_976), (Fixtures.tinyDense, 85, 6_189_712)] {
             let ck = try Checkpoint(path: dir)
             let map = try TensorMap(checkpoint: ck)
             XCTAssertEqual(map.unexpected, [], dir)
@@ -14,7 +15,7 @@ final class TensorMapTests: XCTestCase {
             XCTAssertEqual(Set(map.tensors.map(\.source)), Set(ck.tensorNames))
             for t in map.tensors { XCTAssertEqual(t.name, t.source, "hub names bind to themselves") }
         }
-        let map = try TensorMap(checkpoint: Checkpoint(path: tinyMoE))
+        let map = try TensorMap(checkpoint: Checkpoint(path: Fixtures.tinyMoE))
         let up = try XCTUnwrap(map.tensor(.expertUp, layer: 1, expert: 15))
         XCTAssertEqual(up.name, "backbone.layers.1.mixer.experts.15.up_proj.weight")
         XCTAssertEqual(up.view.shape, [128, 256])
@@ -23,7 +24,7 @@ final class TensorMapTests: XCTestCase {
     }
 
     func testSingleFilePathOpensItsDirectory() throws {
-        let ck = try Checkpoint(path: tinyDense + "/model.safetensors")
+        let ck = try Checkpoint(path: Fixtures.tinyDense + "/model.safetensors")
         XCTAssertEqual(ck.config.pattern, "M-M-M*-M-M-M*-")
         XCTAssertNoThrow(try TensorMap(checkpoint: ck))
     }
@@ -31,7 +32,7 @@ final class TensorMapTests: XCTestCase {
     /// transformers 5 layout: `model.` prefix and experts stacked into `[E, out, in]` without `.weight`.
     func testStackedExpertsAndModelPrefixBindToTheSameBytes() throws {
         let dir = temporaryDirectory(self)
-        let original = try Checkpoint(path: tinyMoE)
+        let original = try Checkpoint(path: Fixtures.tinyMoE)
         let config = original.config
         var stacked: [Tensor] = []
         for l in 0..<config.layers.count where config.layers[l] == .moe {
@@ -46,7 +47,7 @@ final class TensorMapTests: XCTestCase {
                 stacked.append(Tensor("model.layers.\(l).mixer.experts.\(proj)", .bf16, [config.moe!.experts] + inner, bytes))
             }
         }
-        _ = try copyFixture(tinyMoE, to: dir, transform: { t in
+        _ = try copyFixture(Fixtures.tinyMoE, to: dir, transform: { t in
             t.name.contains(".experts.") ? [] : [Tensor(t.name.replacingOccurrences(of: "backbone.", with: "model."), t.dtype, t.shape, t.bytes)]
         }, extra: stacked)
 
@@ -71,7 +72,7 @@ final class TensorMapTests: XCTestCase {
 
     func testStackedExpertsWithWrongCountAreReportedOnce() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyMoE, to: dir, transform: { t in
+        _ = try copyFixture(Fixtures.tinyMoE, to: dir, transform: { t in
             if t.name == "backbone.layers.1.mixer.experts.0.up_proj.weight" {
                 return [Tensor("backbone.layers.1.mixer.experts.up_proj", .bf16, [1] + t.shape, t.bytes)]
             }
@@ -84,7 +85,7 @@ final class TensorMapTests: XCTestCase {
 
     func testEmbeddingSpellingAndSqueezedConv() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyDense, to: dir, transform: { t in
+        _ = try copyFixture(Fixtures.tinyDense, to: dir, transform: { t in
             if t.name == "backbone.embeddings.weight" { return [Tensor(t.name.replacingOccurrences(of: "embeddings", with: "embedding"), t.dtype, t.shape, t.bytes)] }
             if t.name == "backbone.layers.0.mixer.conv1d.weight" { return [Tensor(t.name, t.dtype, [t.shape[0], t.shape[2]], t.bytes)] }
             return [t]
@@ -99,7 +100,7 @@ final class TensorMapTests: XCTestCase {
     func testMTPTensorsAreSkippedAndStrangersReported() throws {
         let dir = temporaryDirectory(self)
         let zeros = [UInt8](repeating: 0, count: 512)
-        _ = try copyFixture(tinyDense, to: dir, extra: [
+        _ = try copyFixture(Fixtures.tinyDense, to: dir, extra: [
             Tensor("mtp.layers.0.enorm.weight", .bf16, [256], zeros),
             Tensor("mtp.layers.0.eh_proj.weight", .bf16, [1, 256], zeros),
             Tensor("backbone.layers.0.mixer.mystery", .bf16, [256], zeros),
@@ -112,7 +113,7 @@ final class TensorMapTests: XCTestCase {
 
     func testTiedLMHead() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyMoE, to: dir, editConfig: { $0["tie_word_embeddings"] = true },
+        _ = try copyFixture(Fixtures.tinyMoE, to: dir, editConfig: { $0["tie_word_embeddings"] = true },
                             transform: { $0.name == "lm_head.weight" ? [] : [$0] })
         let ck = try Checkpoint(path: dir)
         XCTAssertTrue(ck.config.tieWordEmbeddings)
@@ -124,7 +125,7 @@ final class TensorMapTests: XCTestCase {
         XCTAssertEqual(ModelStats(checkpoint: ck, map: map).parameters, 10_932_880 - 4096 * 256, "the shared matrix counts once")
 
         let untied = temporaryDirectory(self)
-        _ = try copyFixture(tinyMoE, to: untied, transform: { $0.name == "lm_head.weight" ? [] : [$0] })
+        _ = try copyFixture(Fixtures.tinyMoE, to: untied, transform: { $0.name == "lm_head.weight" ? [] : [$0] })
         assertFormatError("\(untied): checkpoint does not match config.json: 1 missing tensor(s): lm_head.weight") {
             _ = try TensorMap(checkpoint: Checkpoint(path: untied))
         }
@@ -132,7 +133,7 @@ final class TensorMapTests: XCTestCase {
 
     func testMissingAndMisshapedTensorsAreNamed() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyDense, to: dir, transform: { t in
+        _ = try copyFixture(Fixtures.tinyDense, to: dir, transform: { t in
             switch t.name {
             case "backbone.layers.3.mixer.down_proj.weight", "backbone.norm_f.weight": return []
             case "backbone.layers.0.mixer.in_proj.weight": return [Tensor(t.name, t.dtype, [647, 256], Array(t.bytes[0..<(647 * 512)]))]
@@ -149,8 +150,8 @@ final class TensorMapTests: XCTestCase {
 
     /// Writes tiny-moe as three shards plus an index; returns the shard of each tensor.
     private func shard(into dir: String, indexEdit: (inout JSONObject) -> Void = { _ in }) throws -> [String: String] {
-        let ck = try Checkpoint(path: tinyMoE)
-        try writeFileAtomically(dir + "/config.json", contents: readFile(tinyMoE + "/config.json"))
+        let ck = try Checkpoint(path: Fixtures.tinyMoE)
+        try writeFileAtomically(dir + "/config.json", contents: readFile(Fixtures.tinyMoE + "/config.json"))
         let names = ck.tensorNames
         var map = JSONObject()
         var owner: [String: String] = [:]
@@ -171,7 +172,7 @@ final class TensorMapTests: XCTestCase {
         let owner = try shard(into: dir)
         let ck = try Checkpoint(path: dir)
         XCTAssertEqual(ck.files.count, 3)
-        let original = try Checkpoint(path: tinyMoE)
+        let original = try Checkpoint(path: Fixtures.tinyMoE)
         XCTAssertEqual(Set(ck.tensorNames), Set(original.tensorNames))
         for n in original.tensorNames {
             let v = try XCTUnwrap(ck.view(n))
@@ -260,7 +261,7 @@ final class TensorMapTests: XCTestCase {
     func testTensorsTheConfigDoesNotUseAreRefused() throws {
         let dir = temporaryDirectory(self)
         let zeros = [UInt8](repeating: 0, count: 512)
-        _ = try copyFixture(tinyDense, to: dir, extra: [Tensor("backbone.layers.0.mixer.mystery", .bf16, [256], zeros),
+        _ = try copyFixture(Fixtures.tinyDense, to: dir, extra: [Tensor("backbone.layers.0.mixer.mystery", .bf16, [256], zeros),
                                                        Tensor("mtp.layers.0.enorm.weight", .bf16, [256], zeros)])
         assertFormatError("\(dir): checkpoint does not match config.json: 1 tensor(s) the config does not use, which would be dropped: backbone.layers.0.mixer.mystery (does config.json describe this checkpoint? `inspect` lists them)") {
             _ = try TensorMap(checkpoint: Checkpoint(path: dir))
@@ -269,7 +270,7 @@ final class TensorMapTests: XCTestCase {
 
     func testConvBiasesWithUseConvBiasFalseAreRefused() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyDense, to: dir, editConfig: { $0["use_conv_bias"] = false })
+        _ = try copyFixture(Fixtures.tinyDense, to: dir, editConfig: { $0["use_conv_bias"] = false })
         assertFormatError("\(dir): checkpoint does not match config.json: 6 tensor(s) the config does not use, which would be dropped: backbone.layers.0.mixer.conv1d.bias, backbone.layers.11.mixer.conv1d.bias, backbone.layers.2.mixer.conv1d.bias, backbone.layers.4.mixer.conv1d.bias, backbone.layers.7.mixer.conv1d.bias, backbone.layers.9.mixer.conv1d.bias (does config.json describe this checkpoint? `inspect` lists them)") {
             _ = try TensorMap(checkpoint: Checkpoint(path: dir))
         }
@@ -277,7 +278,7 @@ final class TensorMapTests: XCTestCase {
 
     func testSharedExpertsWithNoneConfiguredAreRefused() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyMoE, to: dir, editConfig: { $0["n_shared_experts"] = 0 })
+        _ = try copyFixture(Fixtures.tinyMoE, to: dir, editConfig: { $0["n_shared_experts"] = 0 })
         assertFormatError("\(dir): checkpoint does not match config.json: 12 tensor(s) the config does not use, which would be dropped: backbone.layers.1.mixer.shared_experts.down_proj.weight, backbone.layers.1.mixer.shared_experts.up_proj.weight, backbone.layers.10.mixer.shared_experts.down_proj.weight, backbone.layers.10.mixer.shared_experts.up_proj.weight, backbone.layers.13.mixer.shared_experts.down_proj.weight, backbone.layers.13.mixer.shared_experts.up_proj.weight, backbone.layers.3.mixer.shared_experts.down_proj.weight, backbone.layers.3.mixer.shared_experts.up_proj.weight, backbone.layers.6.mixer.shared_experts.down_proj.weight, backbone.layers.6.mixer.shared_experts.up_proj.weight, backbone.layers.8.mixer.shared_experts.down_proj.weight, backbone.layers.8.mixer.shared_experts.up_proj.weight (does config.json describe this checkpoint? `inspect` lists them)") {
             _ = try TensorMap(checkpoint: Checkpoint(path: dir))
         }
@@ -285,7 +286,7 @@ final class TensorMapTests: XCTestCase {
 
     func testPatternShorterThanTheCheckpointIsRefused() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyDense, to: dir, editConfig: { $0["hybrid_override_pattern"] = "M-M-M*-M-M-M*"; $0["num_hidden_layers"] = 13 })
+        _ = try copyFixture(Fixtures.tinyDense, to: dir, editConfig: { $0["hybrid_override_pattern"] = "M-M-M*-M-M-M*"; $0["num_hidden_layers"] = 13 })
         assertFormatError("\(dir): checkpoint does not match config.json: 3 tensor(s) the config does not use, which would be dropped: backbone.layers.13.mixer.down_proj.weight, backbone.layers.13.mixer.up_proj.weight, backbone.layers.13.norm.weight (does config.json describe this checkpoint? `inspect` lists them)") {
             _ = try TensorMap(checkpoint: Checkpoint(path: dir))
         }
@@ -295,7 +296,7 @@ final class TensorMapTests: XCTestCase {
 
     func testHugeExpertCountStopsAtTheFirstMissingExpert() throws {
         let dir = temporaryDirectory(self)
-        _ = try copyFixture(tinyMoE, to: dir, editConfig: { $0["n_routed_experts"] = .int(1 << 24) })
+        _ = try copyFixture(Fixtures.tinyMoE, to: dir, editConfig: { $0["n_routed_experts"] = .int(1 << 24) })
         let start = Date()
         XCTAssertThrowsError(try TensorMap(checkpoint: Checkpoint(path: dir))) { e in
             let m = "\(e)"
@@ -306,7 +307,7 @@ final class TensorMapTests: XCTestCase {
     }
 
     func testExpectedShapeAndCountFollowTheTemplate() throws {
-        let c = try Checkpoint(path: tinyMoE).config
+        let c = try Checkpoint(path: Fixtures.tinyMoE).config
         XCTAssertEqual(TensorMap.expectedCount(of: c), 289)
         XCTAssertEqual(TensorMap.expectedShape(of: c, role: .expertUp, layer: 1, expert: 15), [128, 256])
         XCTAssertNil(TensorMap.expectedShape(of: c, role: .expertUp, layer: 1, expert: 16))

@@ -1,6 +1,7 @@
 import XCTest
 import Formats
 @testable import Quantize
+import TestSupport
 
 /// The built-in recipes' choices that README's accuracy table depends on, on the tiny MoE fixture.
 final class BuiltinRecipeTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Quantize
+import TestSupport
 
 /// GPTQ and clipping search: exact where they must equal round-to-nearest, and measurably better
 /// on the output error they minimise where inputs are correlated.
@@ -8,7 +9,7 @@ final class CalibratedEncoderTests: XCTestCase {
 
     /// Inputs with strongly correlated channels and a few loud ones, [n, cols].
     func inputs(_ n: Int, seed: UInt64) -> [Float] {
-        var g = TestRandom(seed: seed)
+        var g = SplitMix64(offsetSeed: seed)
         let k = 8
         let mix = (0..<(k * cols)).map { _ in g.normal(1) }
         var x = [Float](repeating: 0, count: n * cols)

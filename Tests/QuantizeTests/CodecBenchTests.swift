@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Quantize
+import Quantize
+@testable import Benchmarks
+import TestSupport
 
 /// Prints codec throughput; runs only when QUANTIZE_BENCH is set (timings are never asserted):
 /// `QUANTIZE_BENCH=1 swift test --scratch-path .build-q -c release --filter CodecBenchTests`

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Quantize
+import TestSupport
 
 final class HalfPrecisionTests: XCTestCase {
     func testBF16RoundsToNearestEven() {
@@ -22,7 +23,7 @@ final class HalfPrecisionTests: XCTestCase {
     }
 
     func testBF16AgainstNearestSearchOnRandomBits() {
-        var g = TestRandom(seed: 16)
+        var g = SplitMix64(offsetSeed: 16)
         for _ in 0..<200_000 {
             let x = Float(bitPattern: UInt32(truncatingIfNeeded: g.next()))
             guard x.isFinite else { continue }

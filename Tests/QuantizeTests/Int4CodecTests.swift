@@ -1,5 +1,6 @@
 import XCTest
 @testable import Quantize
+import TestSupport
 
 final class Int4CodecTests: XCTestCase {
     func testSymmetricTiesPackingAndPartialGroup() {

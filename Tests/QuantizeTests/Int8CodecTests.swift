@@ -1,5 +1,6 @@
 import XCTest
 @testable import Quantize
+import TestSupport
 
 final class Int8CodecTests: XCTestCase {
     func testHandComputedCodesAndScales() {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Quantize
+import TestSupport
 
 final class QuantSchemeTests: XCTestCase {
     func testSpellingRoundTrips() {

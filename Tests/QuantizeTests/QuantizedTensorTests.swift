@@ -1,5 +1,6 @@
 import XCTest
 @testable import Quantize
+import TestSupport
 
 final class QuantizedTensorTests: XCTestCase {
     static let schemes: [QuantScheme] = [

@@ -1,6 +1,7 @@
 import XCTest
 import Formats
 @testable import Quantize
+import TestSupport
 
 /// The converter's round-to-nearest path (row blocks widened and encoded per worker, chunks
 /// written while the next is encoded) must store exactly what the whole-chunk SegmentEncoder

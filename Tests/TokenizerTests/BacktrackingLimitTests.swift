@@ -1,6 +1,7 @@
 import XCTest
 import Formats
 @testable import Tokenizer
+import TestSupport
 
 /// Split patterns that backtrack exponentially (issue 10 §8) end in an error naming tokenizer.json
 /// instead of running for minutes or overflowing the stack. Before the step budget, `(a|a)*b` on

@@ -1,6 +1,7 @@
 import XCTest
 import Formats
 @testable import Tokenizer
+import TestSupport
 
 /// Every unsupported feature is refused at load time, naming the file and the feature.
 final class ConfigErrorTests: XCTestCase {

@@ -1,6 +1,7 @@
 import XCTest
 import Formats
 @testable import Tokenizer
+import TestSupport
 
 /// Features the fixture tokenizer does not use, on crafted tokenizer.json files, with the
 /// results Hugging Face tokenizers' own tests and semantics give.

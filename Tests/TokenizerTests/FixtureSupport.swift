@@ -1,15 +1,9 @@
 import Foundation
 import Formats
 @testable import Tokenizer
+import TestSupport
 
-/// The package root's fixtures folder, found from this file so tests run from any directory.
-let fixturesPath: String = {
-    var u = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { u.deleteLastPathComponent() }
-    return u.path + "/fixtures"
-}()
-
-let fixtureTokenizerPath = fixturesPath + "/nemotron-h-tiny-dense/tokenizer.json"
+let fixtureTokenizerPath = Fixtures.root + "/nemotron-h-tiny-dense/tokenizer.json"
 
 /// Loaded once: every test shares it, as threads of a real run would.
 let fixtureTokenizer: Tokenizer = {
@@ -21,7 +15,7 @@ let fixtureTokenizer: Tokenizer = {
 }()
 
 func fixtureBytes(_ relative: String) -> [UInt8] {
-    guard let d = FileManager.default.contents(atPath: fixturesPath + "/" + relative) else {
+    guard let d = FileManager.default.contents(atPath: Fixtures.root + "/" + relative) else {
         fatalError("missing fixture \(relative)")
     }
     return [UInt8](d)

@@ -1,6 +1,7 @@
 import XCTest
 import Formats
 @testable import Tokenizer
+import TestSupport
 
 /// The fixture tokenizer against ids recorded from Hugging Face tokenizers
 /// (fixtures/text/tokenizer-cases.json).
@@ -48,7 +49,7 @@ final class FixtureTokenizerTests: XCTestCase {
     }
 
     func testBothFixtureModelsShareTheTokenizer() throws {
-        let moe = try Tokenizer(contentsOf: fixturesPath + "/nemotron-h-tiny-moe/tokenizer.json")
+        let moe = try Tokenizer(contentsOf: Fixtures.root + "/nemotron-h-tiny-moe/tokenizer.json")
         let text = "In the beginning God created the heaven and the earth."
         XCTAssertEqual(try moe.encode(text), try fixtureTokenizer.encode(text))
     }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Tokenizer
+import TestSupport
 
 /// Matches of `pattern` in `text` as substrings.
 func matches(_ pattern: any SplitPattern, _ text: String) -> [String] {
@@ -19,18 +20,6 @@ func matchRanges(_ pattern: any SplitPattern, _ text: String) -> [(Int, Int)] {
     return stride(from: 0, to: out.count, by: 2).map { (out[$0], out[$0 + 1]) }
 }
 
-/// A reproducible stream of random numbers (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Strings built from scalars that sit on the edges of the pre-tokenizer classes: every general
 /// category the patterns distinguish, the whitespace ICU and Oniguruma disagree on, CR/LF, '/'.
 func adversarialStrings(count: Int, seed: UInt64) -> [String] {
@@ -42,7 +31,7 @@ func adversarialStrings(count: Int, seed: UInt64) -> [String] {
         0x1F3FD, 0xFB01, 0x3B1, 0x391, 0x410, 0x430, 0x2160, 0x24B6, 0x20AC, 0xA9, 0x1D400, 0xE000, 0x378,
         0x73, 0x74, 0x6C, 0x64, 0x6D, 0x72, 0x76, 0x65,
     ]
-    var rng = SeededGenerator(state: seed)
+    var rng = SplitMix64(seed: seed)
     return (0..<count).map { _ in
         let n = Int.random(in: 0...40, using: &rng)
         var s = String.UnicodeScalarView()

@@ -1,21 +1,15 @@
 import XCTest
 import Calibrate
+import Model
 import Formats
 import Quantize
 import Tokenizer
 @testable import Verify
+import TestSupport
 
 /// Calibrated conversion end to end on the fixtures (issue 5 §6), the statistics file, and the
 /// every-expert guarantee.
-final class CalibrationTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "nemo-calib-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+final class CalibrationTests: ScratchDirectoryTestCase {
     static func tokens(_ file: String) -> [Int32] {
         let tok = try! Tokenizer(contentsOf: Fixtures.model("nemotron-h-tiny-moe") + "/tokenizer.json")
         return try! tok.encode(String(decoding: try! MappedFile.contents(of: Fixtures.text(file)), as: UTF8.self), addSpecialTokens: false)

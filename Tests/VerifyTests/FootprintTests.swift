@@ -3,6 +3,7 @@ import Foundation
 import Formats
 import Quantize
 @testable import Verify
+import TestSupport
 
 /// footprint against hand computations. Notation: INT4 g stores ⌈cols/2⌉ bytes of codes and
 /// ⌈cols/g⌉ F32 scales per row; INT8 stores cols bytes and one F32 scale per row; "keep" tensors

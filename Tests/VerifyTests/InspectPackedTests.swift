@@ -1,18 +1,11 @@
 import XCTest
 import Formats
 import Quantize
+import TestSupport
 
 /// `inspect` of packed files: the scheme and scale layout of known tensors, and `--verify`
 /// naming the damaged tensor and section (library and CLI exit code).
-final class InspectPackedTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "nemo-inspect-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+final class InspectPackedTests: ScratchDirectoryTestCase {
     func makePack(_ recipe: String) throws -> String {
         let ck = try Checkpoint(path: Fixtures.model("nemotron-h-tiny-moe"))
         let out = dir + "/moe-\(recipe).nemo"
@@ -93,14 +86,13 @@ final class InspectPackedTests: XCTestCase {
     }
 
     func testCLIVerifyExitsWith65OnCorruption() throws {
-        let exe = try releaseBinary()
         let path = try makePack("int4")
-        XCTAssertEqual(try run(exe, ["inspect", path, "--verify", "--json"]).status, 0)
+        XCTAssertEqual(try CLIRunner.run(["inspect", path, "--verify", "--json"]).status, 0)
         let s = try XCTUnwrap(try PackedFile(path: path).tensor("lm_head.weight")?.sections["codes"])
         var bytes = try MappedFile.contents(of: path)
         bytes[s.offset + s.length - 1] ^= 0x80
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let r = try run(exe, ["inspect", path, "--verify", "--json"])
+        let r = try CLIRunner.run(["inspect", path, "--verify", "--json"])
         XCTAssertEqual(r.status, 65)
         let json = try JSONParser.parse(Array(r.stdout.utf8))
         XCTAssertEqual(json["verify"]?["ok"]?.boolValue, false)
@@ -128,30 +120,6 @@ final class InspectPackedTests: XCTestCase {
         XCTAssertEqual(scan.damaged.first?.nan, 1)
         XCTAssertEqual(scan.damaged.first?.infinite, 2)
         XCTAssertEqual(scan.items.count, 289)
-    }
-
-    /// The nemo-convert binary built next to this test bundle (same scratch path), else the
-    /// default release build.
-    func releaseBinary() throws -> String {
-        let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var u = URL(fileURLWithPath: own)
-        while !u.path.isEmpty && u.path != "/" && !u.lastPathComponent.hasSuffix(".xctest") { u.deleteLastPathComponent() }
-        for c in [u.deletingLastPathComponent().path + "/nemo-convert", Fixtures.root + "/../.build/release/nemo-convert"]
-        where FileManager.default.isExecutableFile(atPath: c) { return c }
-        throw XCTSkip("release binary not built")
-    }
-
-    func run(_ exe: String, _ args: [String]) throws -> (status: Int32, stdout: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
 

@@ -1,22 +1,17 @@
 import XCTest
 import Calibrate
+import Model
 import Formats
 import Quantize
 @testable import Verify
+import TestSupport
 
 /// Issue 10 §4: a NaN is never a success. Non-finite source weights and values a scheme cannot
 /// hold stop convert naming the file, tensor and element; a model whose logits are not finite
 /// makes perplexity and verify exit 65 instead of printing -nan or a KL of 0.
-final class NonFiniteTests: XCTestCase {
-    var dir = ""
+final class NonFiniteTests: ScratchDirectoryTestCase {
     let moe = Fixtures.model("nemotron-h-tiny-moe")
     let text = Fixtures.text("kjv-heldout.txt")
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "nemo-nonfinite-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     /// The MoE fixture copied to `dir/name` with BF16 element `index` of `tensor` set to `bits`.
     func fixture(_ name: String, _ tensor: String, _ index: Int, _ bits: UInt16) throws -> String {
@@ -104,18 +99,8 @@ final class NonFiniteTests: XCTestCase {
     // MARK: the command line
 
     func cli(_ args: [String]) throws -> (status: Int32, stderr: String) {
-        let exe = Fixtures.root + "/../.build/release/nemo-convert"
-        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("release binary not built at \(exe)") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let err = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = err
-        try p.run()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+        let r = try CLIRunner.run(args)
+        return (r.status, r.stderr)
     }
 
     func testCommandsExit65OnNonFiniteModels() throws {

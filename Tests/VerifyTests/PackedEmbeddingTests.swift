@@ -1,7 +1,9 @@
 import XCTest
 import Calibrate
+import Model
 import Formats
 import Quantize
+import TestSupport
 
 /// The embedding is stored raw and looked up row by row in place; rows must equal the ones a
 /// whole-tensor decode gives, for every scheme an embedding may be stored in.

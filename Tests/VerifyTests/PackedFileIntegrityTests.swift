@@ -1,18 +1,12 @@
 import XCTest
 import Calibrate
+import Model
 import Formats
 import Quantize
+import TestSupport
 
 /// Corrupt, truncated and interrupted packed files fail loudly and name what is wrong.
-final class PackedFileIntegrityTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "nemo-integrity-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+final class PackedFileIntegrityTests: ScratchDirectoryTestCase {
     func makePack(_ recipe: String = "int4") throws -> String {
         let ck = try Checkpoint(path: Fixtures.model("nemotron-h-tiny-moe"))
         let out = dir + "/moe.nemo"
@@ -61,23 +55,6 @@ final class PackedFileIntegrityTests: XCTestCase {
         let bad = Recipe(name: "bad", defaultScheme: .int8Channel, rules: [.init(role: .expertDown, scheme: "int3")])
         XCTAssertThrowsError(try Converter(map: try TensorMap(checkpoint: ck), recipe: bad)
             .convert(to: out, metadata: [:], blobs: []))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
-    }
-
-    func testInterruptedConvertLeavesNoOutput() throws {
-        // A real process, killed with SIGINT mid-conversion: neither OUT nor its temporary remain.
-        let exe = Fixtures.root + "/../.build/release/nemo-convert"
-        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("release binary not built at \(exe)") }
-        let out = dir + "/interrupted.nemo"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["convert", Fixtures.model("nemotron-h-tiny-moe"), "-o", out, "--recipe", "int8"]
-        p.environment = ["NEMO_CONVERT_TEST_DELAY_MS": "50"]
-        try p.run()
-        Thread.sleep(forTimeInterval: 0.6)
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 130)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
     }
 }

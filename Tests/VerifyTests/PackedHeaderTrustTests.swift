@@ -1,20 +1,20 @@
 import XCTest
 import Calibrate
+import Model
 import Formats
 import Quantize
+import TestSupport
 
 /// Issue 10 §2 and §14: a packed file whose header was edited and re-checksummed — so every
 /// integrity check passes — is still refused when its tensor table disagrees with its embedded
 /// config, its sections with their schemes, or its preamble with version 1; the error names the
 /// tensor. Each case edits a real int4 pack of the tiny MoE fixture with `PackedHeaderEdit`.
-final class PackedHeaderTrustTests: XCTestCase {
-    var dir = ""
+final class PackedHeaderTrustTests: ScratchDirectoryTestCase {
     var path = ""
     static var original: [UInt8] = []
 
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "nemo-trust-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try super.setUpWithError()
         path = dir + "/moe.nemo"
         if Self.original.isEmpty {
             let model = Fixtures.model("nemotron-h-tiny-moe")
@@ -25,7 +25,6 @@ final class PackedHeaderTrustTests: XCTestCase {
             Self.original = try MappedFile.contents(of: path)
         }
     }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     /// Writes the fixture pack with its header edited, then expects every reader to refuse it
     /// with exactly `message` (after the path).
@@ -166,22 +165,12 @@ final class PackedHeaderTrustTests: XCTestCase {
     }
 
     func testInspectVerifyExits65NamingTheTensor() throws {
-        let exe = Fixtures.root + "/../.build/release/nemo-convert"
-        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("release binary not built at \(exe)") }
         let bytes = try PackedHeaderEdit.rewrite(Self.original) {
             self.editTensor(&$0, "backbone.layers.0.norm.weight") { $0["shape"] = [512] }
         }
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["inspect", path, "--verify"]
-        let err = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = err
-        try p.run()
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 65)
-        XCTAssertEqual(e, "error: \(path): tensor 'backbone.layers.0.norm.weight': shape [512], but the embedded config.json implies [256]\n")
+        let r = try CLIRunner.run(["inspect", path, "--verify"])
+        XCTAssertEqual(r.status, 65)
+        XCTAssertEqual(r.stderr, "error: \(path): tensor 'backbone.layers.0.norm.weight': shape [512], but the embedded config.json implies [256]\n")
     }
 }

@@ -1,8 +1,10 @@
 import XCTest
 import Calibrate
 import Formats
+import Model
 import Quantize
 import Tokenizer
+import TestSupport
 
 /// Deterministic mutation fuzzing of every reader that takes a file a user downloaded or was sent
 /// (issue 10, "keep it from coming back"): packed files (structure-aware — header edits with the
@@ -34,7 +36,7 @@ final class ReaderFuzzTests: XCTestCase {
     static let interesting: [UInt8] = Array("{}[]\",:-0123456789eE.\\ ntfuI*?+()|".utf8) + [0x00, 0xFF, 0x80]
 
     /// Byte-level mutations for text formats: replace, insert or delete a byte, truncate, append.
-    static func mutateText(_ input: [UInt8], _ rng: inout FuzzRNG) -> [UInt8] {
+    static func mutateText(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = input
         for _ in 0..<Int.random(in: 1...3, using: &rng) {
             guard !b.isEmpty else { break }
@@ -56,7 +58,7 @@ final class ReaderFuzzTests: XCTestCase {
     /// Structure-aware mutations for JSON formats: one to three value edits (numbers to their
     /// edges, strings to others of the same file, keys removed, arrays emptied or grown, values
     /// swapped), so most cases parse and reach the reader's own checks.
-    static func mutateJSON(_ input: [UInt8], _ rng: inout FuzzRNG) -> [UInt8] {
+    static func mutateJSON(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         guard var v = try? JSONParser.parse(input) else { return input }
         var all: [([Step], JSONValue)] = []
         paths(v, into: &all)
@@ -127,7 +129,7 @@ final class ReaderFuzzTests: XCTestCase {
         if let a = v.arrayValue { for (i, c) in a.enumerated() { paths(c, prefix + [.index(i)], into: &out) } }
     }
 
-    static func randomEdit(_ all: [([Step], JSONValue)], strings: [String], _ rng: inout FuzzRNG) -> Edit {
+    static func randomEdit(_ all: [([Step], JSONValue)], strings: [String], _ rng: inout SplitMix64) -> Edit {
         let (path, v) = all.randomElement(using: &rng)!
         if Int.random(in: 0..<8, using: &rng) == 0 && !path.isEmpty { return Edit(path: path, value: nil) }
         if Int.random(in: 0..<6, using: &rng) == 0 {  // another value of the header: swapped roles, shapes, sections
@@ -194,7 +196,7 @@ final class ReaderFuzzTests: XCTestCase {
             assertPackedOutcome(e, file)
         }
 
-        var rng = FuzzRNG(seed: 0xFACC)
+        var rng = SplitMix64(seed: 0xFACC)
         var refused = 0
         let cases = 300 * Self.scale
         for i in 0..<cases {
@@ -219,7 +221,7 @@ final class ReaderFuzzTests: XCTestCase {
     static let statsFile: [UInt8] = {
         let map = try! TensorMap(checkpoint: Checkpoint(path: Fixtures.model("nemotron-h-tiny-moe")))
         let stats = CalibrationStats()
-        var rng = FuzzRNG(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for t in map.tensors where t.role.isLinear && t.role != .embedding {
             let w = t.view.shape.last!
             stats.set(StatsKey(t.role, layer: t.layer, expert: t.expert),
@@ -238,7 +240,7 @@ final class ReaderFuzzTests: XCTestCase {
     }()
 
     /// Safetensors-aware mutations: header bytes, the length field, data bytes, truncation.
-    static func mutateSafetensors(_ input: [UInt8], _ rng: inout FuzzRNG) -> [UInt8] {
+    static func mutateSafetensors(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = input
         let headerEnd = b.count >= 8 ? min(b.count, 8 + (Int(b[0]) | Int(b[1]) << 8 | Int(b[2]) << 16)) : b.count
         switch Int.random(in: 0..<6, using: &rng) {
@@ -271,7 +273,7 @@ final class ReaderFuzzTests: XCTestCase {
         }
         XCTAssertTrue(run(Self.statsFile, "unmutated"))
         for file in Self.corpusFiles("stats") { _ = run(try MappedFile.contents(of: file), file) }
-        var rng = FuzzRNG(seed: 0x57A7)
+        var rng = SplitMix64(seed: 0x57A7)
         var refused = 0
         let cases = 1500 * Self.scale
         for i in 0..<cases {
@@ -309,7 +311,7 @@ final class ReaderFuzzTests: XCTestCase {
         }
         XCTAssertTrue(run(Self.recipe, "unmutated"))
         for file in Self.corpusFiles("recipe") { _ = run(try MappedFile.contents(of: file), file) }
-        var rng = FuzzRNG(seed: 0x4EC1)
+        var rng = SplitMix64(seed: 0x4EC1)
         var accepted = 0
         for i in 0..<(1500 * Self.scale) {
             let b = i % 2 == 0 ? Self.mutateText(Self.recipe, &rng) : Self.mutateJSON(Self.recipe, &rng)
@@ -356,7 +358,7 @@ final class ReaderFuzzTests: XCTestCase {
         }
         XCTAssertTrue(run(Self.tokenizer, "unmutated"))
         for file in Self.corpusFiles("tokenizer") { _ = run(try MappedFile.contents(of: file), file) }
-        var rng = FuzzRNG(seed: 0x70CE)
+        var rng = SplitMix64(seed: 0x70CE)
         var accepted = 0
         for i in 0..<(1500 * Self.scale) {
             let b = i % 2 == 0 ? Self.mutateText(Self.tokenizer, &rng) : Self.mutateJSON(Self.tokenizer, &rng)
@@ -367,15 +369,3 @@ final class ReaderFuzzTests: XCTestCase {
     }
 }
 
-/// SplitMix64, so every fuzz case reproduces from its seed and index.
-struct FuzzRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

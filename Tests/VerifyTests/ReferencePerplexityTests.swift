@@ -1,9 +1,11 @@
 import XCTest
 import Calibrate
+import Model
 import Formats
 import Quantize
 import Tokenizer
 @testable import Verify
+import TestSupport
 
 /// Perplexity on fixtures/text/kjv-heldout.txt under reference.json's protocol, for the stored
 /// weights and for packed files made with reference.json's naive recipes.

@@ -1,10 +1,12 @@
 import XCTest
 import Foundation
 import Calibrate
+import Model
 import Formats
 import Quantize
 import Tokenizer
 @testable import Verify
+import TestSupport
 
 /// verify on the fixture models: identical models, perturbations whose effect is known, and
 /// agreement with `Perplexity.evaluate`. Two windows of 256 tokens keep each run well under a

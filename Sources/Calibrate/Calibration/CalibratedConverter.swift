@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Model
 import Quantize
 
 /// Calibrated conversion: the calibration text goes through the layer-streaming forward pass, and

@@ -1,4 +1,5 @@
 import Formats
+import Model
 
 /// What a calibrated conversion did, for the CLI and the packed file's metadata.
 public struct CalibrationReport: Sendable {

@@ -1,4 +1,5 @@
 import Formats
+import Model
 
 /// Which inputs a statistic describes: the linear weight (role, layer, expert), and whether the
 /// rows came through the real forward path or through calibration's every-expert pass.
@@ -6,7 +7,7 @@ public struct StatsKey: Hashable, Sendable {
     public var role: TensorRole
     public var layer: Int?
     public var expert: Int?
-    /// True for the every-expert pass (`ForwardObserver.everyExpertInput`); its `.expertUp` entry
+    /// True for the every-expert pass (`EveryExpertFeed`); its `.expertUp` entry
     /// has no expert: all experts of the layer share those rows.
     public var fed: Bool
 

@@ -1,4 +1,5 @@
 import Formats
+import Model
 
 /// Collects `CalibrationStats` from the forward pass (a `ForwardObserver`).
 ///
@@ -9,6 +10,7 @@ public final class StatsCollector: ForwardObserver {
     public let experts: Int
     /// Accumulate Gram matrices (GPTQ).
     public let grams: Bool
+    /// Run every token through every routed expert too (`EveryExpertFeed`).
     public let feedsEveryExpert: Bool
     /// Rows seen in the current `runLayer` call: input address → key, for sharing accumulators.
     private var seen: [(UnsafeRawPointer, Int, StatsKey)] = []
@@ -32,8 +34,11 @@ public final class StatsCollector: ForwardObserver {
         record(StatsKey(role, layer: layer, expert: expert), input, rows, width)
     }
 
-    public func everyExpertInput(layer: Int, role: TensorRole, expert: Int?, input: UnsafePointer<Float>, rows: Int, width: Int) {
-        record(StatsKey(role, layer: layer, expert: expert, fed: true), input, rows, width)
+    public func routedExperts(_ experts: RoutedExperts, input: UnsafePointer<Float>, rows: Int) throws {
+        guard feedsEveryExpert else { return }
+        try EveryExpertFeed.run(experts, input: input, rows: rows) { role, expert, x, width in
+            record(StatsKey(role, layer: experts.layer, expert: expert, fed: true), x, rows, width)
+        }
     }
 
     public func routing(layer: Int, tokens: Int, topK: Int, indices: UnsafePointer<Int32>, weights: UnsafePointer<Float>) {

@@ -1,4 +1,5 @@
 import Formats
+import Model
 
 /// The statistics file (`--save-stats`, `--stats`): safetensors, one group of tensors per linear
 /// weight, named after the weight (docs/CALIBRATION.md):

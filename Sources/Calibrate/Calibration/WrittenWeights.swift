@@ -1,4 +1,5 @@
 import Formats
+import Model
 import Quantize
 
 /// Weights for sequential calibration: tensors already quantized into the unfinished packed file

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 
 /// `inspect --verify` on a safetensors checkpoint. safetensors stores no checksums, so what can be
@@ -126,4 +131,11 @@ public struct CheckpointScan: Sendable {
         })
         return .object(o)
     }
+}
+
+/// Monotonic seconds, for the scan's duration.
+private func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

@@ -1,0 +1,79 @@
+import Foundation
+import Quantize
+
+/// Single-thread codec throughput, for the CLI's `bench` subcommand.
+public enum CodecBench {
+    public static let defaultSchemes: [QuantScheme] = [
+        .int8Channel, .int4(group: 128, symmetric: true), .int4(group: 32, symmetric: true),
+        .int4(group: 64, symmetric: false), .fp8Tensor, .fp8Channel, .bf16, .f16,
+    ]
+
+    /// Times encode, decode and fake-quant of a [rows, cols] matrix of weight-like random values
+    /// (deterministic) for each scheme, on the calling thread, into buffers allocated and touched
+    /// before timing. Keys are "<scheme>.encode", "<scheme>.decode", "<scheme>.fakequant"; values
+    /// are GB/s of Float32 data (input for encode and fake-quant, output for decode), the median
+    /// of `repeats` runs.
+    public static func run(rows: Int = 4096, cols: Int = 4096, repeats: Int = 5,
+                           schemes: [QuantScheme] = defaultSchemes) -> [String: Double] {
+        precondition(rows > 0 && cols > 0 && repeats > 0)
+        let n = rows * cols
+        let source = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        let work = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { source.deallocate(); work.deallocate() }
+        fillWeightLike(source, count: n)
+        work.update(from: source, count: n)
+        let gigabytes = Double(n * 4) / 1e9
+        var result: [String: Double] = [:]
+
+        for scheme in schemes {
+            let layout = scheme.layout(rows: rows, cols: cols)
+            let codes = UnsafeMutableRawPointer.allocate(byteCount: max(layout.codeBytes, 1), alignment: 64)
+            let scales = UnsafeMutablePointer<Float>.allocate(capacity: max(layout.scaleCount, 1))
+            let zeroPoints = UnsafeMutablePointer<UInt8>.allocate(capacity: max(layout.zeroPointCount, 1))
+            defer { codes.deallocate(); scales.deallocate(); zeroPoints.deallocate() }
+            codes.initializeMemory(as: UInt8.self, repeating: 0, count: max(layout.codeBytes, 1))
+
+            let encode = median(repeats) {
+                Codec.encode(source, cols: cols, rows: 0..<rows, scheme: scheme,
+                             codes: codes, scales: scales, zeroPoints: zeroPoints)
+            }
+            let decode = median(repeats) {
+                Codec.decode(codes: codes, scales: scales, zeroPoints: zeroPoints, cols: cols,
+                             rows: 0..<rows, scheme: scheme, into: work)
+            }
+            let fake = median(repeats, prepare: { work.update(from: source, count: n) }) {
+                FakeQuant.apply(work, rows: rows, cols: cols, scheme: scheme)
+            }
+            result["\(scheme).encode"] = gigabytes / encode
+            result["\(scheme).decode"] = gigabytes / decode
+            result["\(scheme).fakequant"] = gigabytes / fake
+        }
+        return result
+    }
+
+    private static func median(_ repeats: Int, prepare: () -> Void = {}, _ body: () -> Void) -> Double {
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            prepare()
+            let d = clock.measure(body)
+            times.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+
+    /// Roughly Gaussian values of a trained projection's magnitude (sum of four uniforms, σ ≈ 0.02),
+    /// with an occasional outlier so that scales are not all alike.
+    static func fillWeightLike(_ w: UnsafeMutablePointer<Float>, count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) {
+        var state = seed
+        @inline(__always) func next() -> Float {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return Float(state >> 40) * 0x1p-24
+        }
+        for i in 0..<count {
+            let g = (next() + next() + next() + next() - 2) * 0.035
+            w[i] = i % 997 == 0 ? g * 8 : g
+        }
+    }
+}

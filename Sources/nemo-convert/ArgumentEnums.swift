@@ -1,0 +1,11 @@
+import ArgumentParser
+import Calibrate
+import Verify
+
+// The libraries' closed sets of names, parsed by ArgumentParser: `--help` lists the values and a
+// bad one is a usage error (exit 64) with the valid ones in the message. The libraries stay free
+// of ArgumentParser; the conformances live here, with the CLI.
+
+extension CalibrationMethod: @retroactive ExpressibleByArgument {}
+extension ModelPreset: @retroactive ExpressibleByArgument {}
+extension KVCacheDType: @retroactive ExpressibleByArgument {}
