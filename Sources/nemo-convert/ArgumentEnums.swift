@@ -6,6 +6,6 @@ import Verify
 // bad one is a usage error (exit 64) with the valid ones in the message. The libraries stay free
 // of ArgumentParser; the conformances live here, with the CLI.
 
-extension CalibrationMethod: @retroactive ExpressibleByArgument {}
-extension ModelPreset: @retroactive ExpressibleByArgument {}
-extension KVCacheDType: @retroactive ExpressibleByArgument {}
+extension CalibrationMethod: ExpressibleByArgument {}
+extension ModelPreset: ExpressibleByArgument {}
+extension KVCacheDType: ExpressibleByArgument {}
