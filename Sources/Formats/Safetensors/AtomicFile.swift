@@ -119,7 +119,11 @@ final class AtomicFile {
         defer { closedir(d) }
         let prefix = ".\(base)."
         while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            // The name is read in place up to its NUL: glibc's records are only as long as the name
+            // needs (d_reclen), so copying the whole 256-byte d_name field reads past the record
+            // (AddressSanitizer reported it).
+            let name = String(cString: (UnsafeRawPointer(e) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+                .assumingMemoryBound(to: CChar.self))
             guard name.hasPrefix(prefix) else { continue }
             let rest = name.dropFirst(prefix.count)
             guard let dash = rest.lastIndex(of: "-"), tags.contains(String(rest[..<dash])) else { continue }
