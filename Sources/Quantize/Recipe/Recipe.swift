@@ -119,8 +119,8 @@ public struct Recipe: Equatable, Sendable {
 
     /// Quantized schemes only make sense for matrices; out_proj INT4 groups follow heads.
     private func adjust(_ s: QuantScheme, role: TensorRole, cols: Int, config: ModelConfig) -> QuantScheme {
-        if case let .int4(_, sym) = s, role == .mambaOutProj, outProjGroupByHead, let m = config.mamba {
-            return .int4(group: m.headDim, symmetric: sym)
+        if let c = s.int4, role == .mambaOutProj, outProjGroupByHead, let m = config.mamba {
+            return .int4(group: m.headDim, symmetric: c.symmetric)
         }
         return s
     }
