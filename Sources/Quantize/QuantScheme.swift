@@ -21,6 +21,7 @@ public struct QuantScheme: Hashable, Sendable {
         { Int4GroupCodec.parse($0) },
         { FP8Codec.parse($0) },
         { FloatCodec.parse($0) },
+        { MXFP4Codec.parse($0) },
     ]
 
     /// INT8 symmetric, one scale per row (`Int8ChannelCodec`).
