@@ -22,6 +22,7 @@ public struct QuantScheme: Hashable, Sendable {
         { FP8Codec.parse($0) },
         { FloatCodec.parse($0) },
         { MXFP4Codec.parse($0) },
+        { NVFP4Codec.parse($0) },
     ]
 
     /// INT8 symmetric, one scale per row (`Int8ChannelCodec`).
