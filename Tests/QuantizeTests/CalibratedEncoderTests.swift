@@ -75,7 +75,7 @@ final class CalibratedEncoderTests: XCTestCase {
     }
 
     let schemes: [QuantScheme] = [.int8Channel, .int4(group: 32, symmetric: true), .int4(group: 32, symmetric: false),
-                                  .int4(group: 40, symmetric: true), .fp8Channel]
+                                  .int4(group: 40, symmetric: true), .fp8Channel, QuantScheme("mxfp4")!, QuantScheme("nvfp4")!]
 
     func testGPTQWithUncorrelatedUnitHessianIsRoundToNearestBitForBit() throws {
         var h = [Float](repeating: 0, count: cols * cols)
