@@ -23,7 +23,7 @@ final class RoundToNearestPathTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let recipes: [Recipe] = [
-            .builtin(.int4), .builtin(.fp8), .builtin(.mixed), .builtin(.int8),
+            .builtin(.int4), .builtin(.fp8), .builtin(.mixed), .builtin(.int8), .builtin(.mxfp4), .builtin(.nvfp4),
             Recipe(name: "asym", defaultScheme: .int4(group: 48, symmetric: false)),
             Recipe(name: "fp8c", defaultScheme: .fp8Channel, rules: [.init(role: .lmHead, scheme: "fp8-tensor")]),
         ]
