@@ -28,18 +28,19 @@ public enum CodecBench {
         for scheme in schemes {
             let layout = scheme.layout(rows: rows, cols: cols)
             let codes = UnsafeMutableRawPointer.allocate(byteCount: max(layout.codeBytes, 1), alignment: 64)
-            let scales = UnsafeMutablePointer<Float>.allocate(capacity: max(layout.scaleCount, 1))
+            let scales = UnsafeMutableRawPointer.allocate(byteCount: max(layout.scaleCount * layout.scaleBits / 8, 4), alignment: 64)
             let zeroPoints = UnsafeMutablePointer<UInt8>.allocate(capacity: max(layout.zeroPointCount, 1))
-            defer { codes.deallocate(); scales.deallocate(); zeroPoints.deallocate() }
+            let globals = UnsafeMutablePointer<Float>.allocate(capacity: max(layout.globalScaleCount, 1))
+            defer { codes.deallocate(); scales.deallocate(); zeroPoints.deallocate(); globals.deallocate() }
             codes.initializeMemory(as: UInt8.self, repeating: 0, count: max(layout.codeBytes, 1))
 
             let encode = median(repeats) {
                 Codec.encode(source, cols: cols, rows: 0..<rows, scheme: scheme,
-                             codes: codes, scales: scales, zeroPoints: zeroPoints)
+                             codes: codes, scales: scales, zeroPoints: zeroPoints, globalScales: globals)
             }
             let decode = median(repeats) {
                 Codec.decode(codes: codes, scales: scales, zeroPoints: zeroPoints, cols: cols,
-                             rows: 0..<rows, scheme: scheme, into: work)
+                             rows: 0..<rows, scheme: scheme, into: work, globalScales: globals)
             }
             let fake = median(repeats, prepare: { work.update(from: source, count: n) }) {
                 FakeQuant.apply(work, rows: rows, cols: cols, scheme: scheme)

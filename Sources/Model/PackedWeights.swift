@@ -41,18 +41,19 @@ public final class PackedWeights: WeightProvider, @unchecked Sendable {
         let (t, plan) = try entry(role, layer, expert)
         let cols = plan.cols
         for seg in plan.segments {
-            let layout = seg.scheme.layout(rows: seg.rows.count, cols: cols)
-            let codes = try section(t, seg.section("codes"), bytes: layout.codeBytes)
-            let scaleCount = seg.scaleCount(cols: cols)
-            let scales = scaleCount > 0 ? try section(t, seg.section("scales"), bytes: scaleCount * 4) : nil
-            let zeros = layout.zeroPointCount > 0 ? try section(t, seg.section("zero_points"), bytes: layout.zeroPointCount) : nil
+            // Every section the codec declares, size-checked; keyed by the name without the segment prefix.
+            var parts: [String: SectionData] = [:]
+            for spec in seg.sections(cols: cols) {
+                parts[String(spec.name.split(separator: ".").last!)] = try section(t, spec.name, bytes: spec.bytes)
+            }
             // Sections start on 64-byte boundaries (and decoded copies are 64-byte aligned), so
             // scales can be read as Float in place.
-            SegmentCodec.decode(codes: codes.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!,
-                                scales: scales?.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
-                                zeroPoints: zeros?.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                                cols: cols, segment: seg, into: out + seg.rows.lowerBound * cols)
-            withExtendedLifetime((codes, scales, zeros)) {}
+            SegmentCodec.decode(codes: parts["codes"]!.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!,
+                                scales: parts["scales"]?.bytes.baseAddress,
+                                zeroPoints: parts["zero_points"]?.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                cols: cols, segment: seg, into: out + seg.rows.lowerBound * cols,
+                                globalScales: parts["global_scales"]?.bytes.baseAddress?.assumingMemoryBound(to: Float.self))
+            withExtendedLifetime(parts) {}
         }
     }
 
@@ -104,12 +105,14 @@ public final class PackedWeights: WeightProvider, @unchecked Sendable {
     struct EmbeddingRows {
         struct Rows {
             let seg: TensorPlan.Segment, cols: Int
-            let codes: UnsafeRawPointer, scales: UnsafePointer<Float>?, zeros: UnsafePointer<UInt8>?
-            let codeBytesPerRow: Int, scalesPerRow: Int
+            let codes: UnsafeRawPointer, scales: UnsafeRawPointer?, zeros: UnsafePointer<UInt8>?
+            let globalScales: UnsafePointer<Float>?
+            let codeBytesPerRow: Int, scalesPerRow: Int, scaleBytesPerRow: Int
 
             func decode(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-                Codec.decode(codes: codes + r * codeBytesPerRow, scales: scales.map { $0 + r * scalesPerRow },
-                             zeroPoints: zeros.map { $0 + r * scalesPerRow }, cols: cols, rows: 0..<1, scheme: seg.scheme, into: out)
+                Codec.decode(codes: codes + r * codeBytesPerRow, scales: scales.map { $0 + r * scaleBytesPerRow },
+                             zeroPoints: zeros.map { $0 + r * scalesPerRow }, cols: cols, rows: 0..<1, scheme: seg.scheme, into: out,
+                             globalScales: globalScales)
             }
         }
         let value: Rows?
@@ -118,22 +121,22 @@ public final class PackedWeights: WeightProvider, @unchecked Sendable {
             let (t, plan) = try w.entry(.embedding, nil, nil)
             guard plan.segments.count == 1, t.sections.values.allSatisfy({ $0.encoding == .raw }) else { value = nil; return }
             let seg = plan.segments[0]
-            let layout = seg.scheme.layout(rows: seg.rows.count, cols: plan.cols)
-            func raw(_ name: String, _ bytes: Int) throws -> UnsafeRawPointer? {
-                guard bytes > 0 else { return nil }
-                let d = try w.section(t, seg.section(name), bytes: bytes).bytes
-                let s = t.sections[seg.section(name)]!
+            var parts: [String: UnsafeRawPointer] = [:]
+            for spec in seg.sections(cols: plan.cols) where spec.bytes > 0 {
+                let d = try w.section(t, spec.name, bytes: spec.bytes).bytes
+                let s = t.sections[spec.name]!
                 w.file.file.dontNeed(offset: s.offset, count: s.length)
-                return d.baseAddress
+                parts[String(spec.name.split(separator: ".").last!)] = d.baseAddress
             }
-            let scaleCount = seg.scaleCount(cols: plan.cols)
-            guard let codes = try raw("codes", layout.codeBytes) else { value = nil; return }
-            value = Rows(seg: seg, cols: plan.cols, codes: codes,
-                         scales: try raw("scales", scaleCount * 4)?.assumingMemoryBound(to: Float.self),
-                         zeros: try raw("zero_points", layout.zeroPointCount)?.assumingMemoryBound(to: UInt8.self),
-                         codeBytesPerRow: layout.codeBytesPerRow,
-                         // fp8-tensor has one scale for all rows (an embedding is one segment, one block).
-                         scalesPerRow: seg.scheme == .fp8Tensor ? 0 : layout.groupsPerRow)
+            guard let codes = parts["codes"] else { value = nil; return }
+            let codec = seg.scheme.codec
+            // A block scale (fp8-tensor) is one for all rows: an embedding is one segment, one block.
+            let spr = codec.rowBlockScale?.storage == .scales ? 0 : codec.scalesPerRow(cols: plan.cols)
+            value = Rows(seg: seg, cols: plan.cols, codes: codes, scales: parts["scales"],
+                         zeros: parts["zero_points"]?.assumingMemoryBound(to: UInt8.self),
+                         globalScales: parts["global_scales"]?.assumingMemoryBound(to: Float.self),
+                         codeBytesPerRow: codec.codeBytesPerRow(cols: plan.cols), scalesPerRow: spr,
+                         scaleBytesPerRow: spr * codec.scaleElement.byteSize)
         }
     }
 }

@@ -1,59 +1,54 @@
-/// A number format for a 2-D weight [rows = output channels, cols = input dim].
+/// A number format for a 2-D weight [rows = output channels, cols = input dim]: the value recipes,
+/// plans and files carry, backed by one `QuantCodec` that does the work.
 ///
 /// Its text spelling (`description`, parsed by `init?(_:)`, and what `Codable` reads and writes) is
 /// stable, for command lines and manifests:
-/// `int8`, `int4-g128-sym`, `int4-g64-asym`, `fp8-tensor`, `fp8-channel`, `bf16`, `f16`, `f32`.
-/// Parsing also takes reference.json's baseline names `int8-channel` and `int4-gN` (symmetric).
-public enum QuantScheme: Hashable, Sendable {
-    /// INT8 symmetric, one scale per row (`Int8Codec`).
-    case int8Channel
-    /// INT4 in groups of `group` input columns, symmetric or with a zero point (`Int4Codec`).
-    case int4(group: Int, symmetric: Bool)
-    /// FP8 E4M3 with one scale for the whole tensor (`FP8E4M3`).
-    case fp8Tensor
+/// `int8`, `int4-g128-sym`, `int4-g64-asym`, `fp8-tensor`, `fp8-channel`, `bf16`, `f16`, `f32`,
+/// `mxfp4`, `nvfp4`. Parsing also takes reference.json's baseline names `int8-channel` and
+/// `int4-gN` (symmetric). Two schemes are equal when they spell the same.
+public struct QuantScheme: Hashable, Sendable {
+    public let codec: any QuantCodec
+
+    public init(codec: any QuantCodec) { self.codec = codec }
+
+    public static func == (a: QuantScheme, b: QuantScheme) -> Bool { a.codec.name == b.codec.name }
+    public func hash(into h: inout Hasher) { h.combine(codec.name) }
+
+    /// Every format, by its parser; the first that accepts a spelling wins. A new format is a new
+    /// `QuantCodec` file and one line here.
+    static let registry: [@Sendable (String) -> (any QuantCodec)?] = [
+        { Int8ChannelCodec.parse($0) },
+        { Int4GroupCodec.parse($0) },
+        { FP8Codec.parse($0) },
+        { FloatCodec.parse($0) },
+        { MXFP4Codec.parse($0) },
+        { NVFP4Codec.parse($0) },
+    ]
+
+    /// INT8 symmetric, one scale per row (`Int8ChannelCodec`).
+    public static let int8Channel = QuantScheme(codec: Int8ChannelCodec())
+    /// INT4 in groups of `group` input columns, symmetric or with a zero point (`Int4GroupCodec`).
+    public static func int4(group: Int, symmetric: Bool) -> QuantScheme {
+        QuantScheme(codec: Int4GroupCodec(group: group, symmetric: symmetric))
+    }
+    /// FP8 E4M3 with one scale for the whole tensor (or block of rows) (`FP8Codec`).
+    public static let fp8Tensor = QuantScheme(codec: FP8Codec(perTensor: true))
     /// FP8 E4M3 with one scale per row.
-    case fp8Channel
-    case bf16
-    case f16
-    case f32
+    public static let fp8Channel = QuantScheme(codec: FP8Codec(perTensor: false))
+    public static let bf16 = QuantScheme(codec: FloatCodec(.bf16))
+    public static let f16 = QuantScheme(codec: FloatCodec(.f16))
+    public static let f32 = QuantScheme(codec: FloatCodec(.f32))
 }
 
 extension QuantScheme: LosslessStringConvertible {
-    public var description: String {
-        switch self {
-        case .int8Channel: return "int8"
-        case let .int4(group, symmetric): return "int4-g\(group)-\(symmetric ? "sym" : "asym")"
-        case .fp8Tensor: return "fp8-tensor"
-        case .fp8Channel: return "fp8-channel"
-        case .bf16: return "bf16"
-        case .f16: return "f16"
-        case .f32: return "f32"
-        }
-    }
+    public var description: String { codec.name }
 
     public init?(_ text: String) {
-        switch text.lowercased() {
-        case "int8", "int8-channel": self = .int8Channel
-        case "fp8-tensor": self = .fp8Tensor
-        case "fp8-channel": self = .fp8Channel
-        case "bf16": self = .bf16
-        case "f16": self = .f16
-        case "f32": self = .f32
-        case let t where t.hasPrefix("int4-g"):
-            let parts = t.dropFirst("int4-g".count).split(separator: "-", omittingEmptySubsequences: false)
-            guard parts.count == 1 || parts.count == 2,
-                  !parts[0].isEmpty, parts[0].utf8.count <= 9,
-                  parts[0].utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                  let group = Int(parts[0]), group > 0, group <= Self.maxInt4Group
-            else { return nil }
-            if parts.count == 1 { self = .int4(group: group, symmetric: true); return }
-            switch parts[1] {
-            case "sym": self = .int4(group: group, symmetric: true)
-            case "asym": self = .int4(group: group, symmetric: false)
-            default: return nil
-            }
-        default: return nil
+        let t = text.lowercased()
+        for parse in Self.registry {
+            if let c = parse(t) { self.init(codec: c); return }
         }
+        return nil
     }
 }
 
@@ -62,6 +57,9 @@ extension QuantScheme {
     /// every file written can be read back. A group wider than a row is one group per row, and no
     /// config dimension exceeds 2^24 (`ConfigReader.maxInt`).
     public static let maxInt4Group = 1 << 24
+
+    /// The INT4 codec when this is an INT4 scheme (recipes re-group out_proj by head).
+    public var int4: Int4GroupCodec? { codec as? Int4GroupCodec }
 }
 
 extension QuantScheme: Codable {
@@ -81,44 +79,49 @@ extension QuantScheme: Codable {
     }
 }
 
-/// Sizes of the buffers a scheme stores a [rows, cols] weight in (counts of elements).
+/// Sizes of the buffers a scheme stores a whole [rows, cols] weight in (one block of rows).
 public struct QuantLayout: Hashable, Sendable {
     /// Bytes of codes in all; rows are `codeBytesPerRow` apart.
     public var codeBytes: Int
     public var codeBytesPerRow: Int
-    /// Float32 scales: rows for per-channel schemes, rows · groupsPerRow for INT4, 1 for fp8-tensor.
+    /// Scales in the `scales` section: rows for per-channel schemes, rows · groupsPerRow for
+    /// grouped ones, 1 for fp8-tensor; each `scaleBits` wide.
     public var scaleCount: Int
     /// UInt8 zero points (asymmetric INT4 only): rows · groupsPerRow.
     public var zeroPointCount: Int
-    /// INT4 groups per row; 1 for per-channel schemes, 0 where there are no scales.
+    /// Scales per row; 0 where the scale is per tensor or there is none.
     public var groupsPerRow: Int
+    /// Bits of one scale: 32 (Float32), 8 (E8M0, E4M3).
+    public var scaleBits: Int
+    /// Float32 scales of the `global_scales` section (NVFP4's per-tensor second level).
+    public var globalScaleCount: Int
 
-    /// Total storage bits: codes + 32 per scale + 8 per zero point.
-    public var totalBits: Int { codeBytes * 8 + scaleCount * 32 + zeroPointCount * 8 }
+    public init(codeBytes: Int, codeBytesPerRow: Int, scaleCount: Int, zeroPointCount: Int, groupsPerRow: Int,
+                scaleBits: Int = 32, globalScaleCount: Int = 0) {
+        self.codeBytes = codeBytes; self.codeBytesPerRow = codeBytesPerRow; self.scaleCount = scaleCount
+        self.zeroPointCount = zeroPointCount; self.groupsPerRow = groupsPerRow
+        self.scaleBits = scaleBits; self.globalScaleCount = globalScaleCount
+    }
+
+    /// Total storage bits: every section's.
+    public var totalBits: Int { codeBytes * 8 + scaleCount * scaleBits + zeroPointCount * 8 + globalScaleCount * 32 }
 }
 
 extension QuantScheme {
     public func layout(rows: Int, cols: Int) -> QuantLayout {
         precondition(rows >= 0 && cols >= 0)
-        switch self {
-        case .int8Channel, .fp8Channel:
-            return QuantLayout(codeBytes: rows * cols, codeBytesPerRow: cols, scaleCount: rows,
-                               zeroPointCount: 0, groupsPerRow: 1)
-        case .fp8Tensor:
-            return QuantLayout(codeBytes: rows * cols, codeBytesPerRow: cols, scaleCount: 1,
-                               zeroPointCount: 0, groupsPerRow: 0)
-        case let .int4(group, symmetric):
-            let groups = Int4Codec.groupsPerRow(cols: cols, group: group)
-            let perRow = Int4Codec.bytesPerRow(cols: cols)
-            return QuantLayout(codeBytes: rows * perRow, codeBytesPerRow: perRow, scaleCount: rows * groups,
-                               zeroPointCount: symmetric ? 0 : rows * groups, groupsPerRow: groups)
-        case .bf16, .f16:
-            return QuantLayout(codeBytes: rows * cols * 2, codeBytesPerRow: cols * 2, scaleCount: 0,
-                               zeroPointCount: 0, groupsPerRow: 0)
-        case .f32:
-            return QuantLayout(codeBytes: rows * cols * 4, codeBytesPerRow: cols * 4, scaleCount: 0,
-                               zeroPointCount: 0, groupsPerRow: 0)
+        var l = QuantLayout(codeBytes: 0, codeBytesPerRow: codec.codeBytesPerRow(cols: cols), scaleCount: 0,
+                            zeroPointCount: 0, groupsPerRow: codec.scalesPerRow(cols: cols))
+        for s in codec.sections(rows: rows, cols: cols, rowBlocks: 1) {
+            switch s.name {
+            case "codes": l.codeBytes = s.bytes
+            case "scales": l.scaleCount = s.count; l.scaleBits = s.element.byteSize * 8
+            case "zero_points": l.zeroPointCount = s.count
+            case "global_scales": l.globalScaleCount = s.count
+            default: preconditionFailure("\(self): unknown section \(s.name)")
+            }
         }
+        return l
     }
 
     /// Storage bits per weight of a [rows, cols] matrix, scales and zero points included, and the
@@ -131,12 +134,5 @@ extension QuantScheme {
     }
 
     /// Bits of one stored code.
-    public var payloadBits: Int {
-        switch self {
-        case .int8Channel, .fp8Tensor, .fp8Channel: return 8
-        case .int4: return 4
-        case .bf16, .f16: return 16
-        case .f32: return 32
-        }
-    }
+    public var payloadBits: Int { codec.payloadBits }
 }

@@ -12,7 +12,7 @@ struct ConvertCommand: ParsableCommand {
         discussion: """
         Streams the checkpoint tensor by tensor (memory holds a few 64 MB chunks, not the model) and \
         writes OUT atomically: a temporary file that is fsynced and renamed only when complete, removed \
-        on error or Ctrl-C. Recipes: int8, int4 (group-wise, --group-size), fp8, mixed, or a JSON file \
+        on error or Ctrl-C. Recipes: int8, int4 (group-wise, --group-size), fp8, mixed, mxfp4, nvfp4, or a JSON file \
         (docs/RECIPES.md). Sensitive tensors (conv1d, A_log, D, dt_bias, norms, router, embeddings, \
         Mamba dt rows) stay in high precision unless the recipe says otherwise. With --calib or \
         --stats the weights are quantized from activation statistics (docs/CALIBRATION.md).
@@ -24,7 +24,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "The packed file to write.")
     var output: String?
 
-    @Option(help: "Built-in recipe (int8, int4, fp8, mixed) or a recipe JSON file.")
+    @Option(help: "Built-in recipe (int8, int4, fp8, mixed, mxfp4, nvfp4) or a recipe JSON file.")
     var recipe = "int4"
 
     @Option(help: "INT4 group size (any divisor or not of the row width; the last group of a row may be partial).")

@@ -24,7 +24,7 @@ struct FootprintCommand: ParsableCommand {
     @Option(help: "A released model by name, sized from its dimensions.")
     var preset: ModelPreset?
 
-    @Option(help: "Size the weights under this recipe (int8, int4, fp8, mixed, or a recipe file); not for packed files.")
+    @Option(help: "Size the weights under this recipe (int8, int4, fp8, mixed, mxfp4, nvfp4, or a recipe file); not for packed files.")
     var recipe: String?
 
     @Option(help: "INT4 group size for --recipe.")

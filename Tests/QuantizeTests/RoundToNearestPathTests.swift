@@ -9,7 +9,7 @@ import TestSupport
 final class RoundToNearestPathTests: XCTestCase {
     struct PassThrough: SegmentEncoder {
         func encode(_ w: UnsafeMutablePointer<Float>, rows n: Int, cols: Int, segment: TensorPlan.Segment, firstRow: Int,
-                    blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutablePointer<Float>?,
+                    blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?,
                     zeroPoints: UnsafeMutablePointer<UInt8>?) {
             SegmentCodec.encode(w, rows: n, cols: cols, segment: segment, firstRow: firstRow, blockScales: blockScales,
                                 codes: codes, scales: scales, zeroPoints: zeroPoints)
@@ -24,7 +24,7 @@ final class RoundToNearestPathTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let recipes: [Recipe] = [
-            .builtin(.int4), .builtin(.fp8), .builtin(.mixed), .builtin(.int8),
+            .builtin(.int4), .builtin(.fp8), .builtin(.mixed), .builtin(.int8), .builtin(.mxfp4), .builtin(.nvfp4),
             Recipe(name: "asym", defaultScheme: .int4(group: 48, symmetric: false)),
             Recipe(name: "fp8c", defaultScheme: .fp8Channel, rules: [.init(role: .lmHead, scheme: "fp8-tensor")]),
         ]

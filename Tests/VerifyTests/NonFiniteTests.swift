@@ -38,7 +38,7 @@ final class NonFiniteTests: ScratchDirectoryTestCase {
 
     struct PassThrough: SegmentEncoder {
         func encode(_ w: UnsafeMutablePointer<Float>, rows n: Int, cols: Int, segment: TensorPlan.Segment, firstRow: Int,
-                    blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutablePointer<Float>?,
+                    blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?,
                     zeroPoints: UnsafeMutablePointer<UInt8>?) {
             SegmentCodec.encode(w, rows: n, cols: cols, segment: segment, firstRow: firstRow, blockScales: blockScales,
                                 codes: codes, scales: scales, zeroPoints: zeroPoints)

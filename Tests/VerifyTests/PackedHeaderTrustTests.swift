@@ -122,6 +122,44 @@ final class PackedHeaderTrustTests: ScratchDirectoryTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 10)
     }
 
+    /// Issue 11: section sizes come from the codec, byte-scale and two-level formats included. An
+    /// int4-g128 expert [128, 256] relabelled nvfp4 has the right codes (two per byte) but lacks
+    /// the global scale, and a global_scales section of another size than the codec declares (one per
+    /// block of rows) is refused before decoding.
+    func testFP4SectionSizesComeFromTheCodec() throws {
+        let up = "backbone.layers.1.mixer.experts.2.up_proj.weight"
+        func relabel(_ o: inout JSONObject) {
+            var a = o["attributes"]!.objectValue!
+            a["segments"] = [["name": "", "rows": [0, 128], "scheme": "nvfp4"]]
+            o["attributes"] = .object(a)
+        }
+        try assertRefused("tensor '\(up)': missing section 'global_scales' that its scheme stores", schemeAware: true) {
+            self.editTensor(&$0, up, relabel)
+        }
+        // The int4 scales renamed global_scales: 256 floats where NVFP4 keeps one per tensor.
+        try assertRefused("tensor '\(up)': section 'global_scales' holds 1024 bytes, its scheme needs 4", schemeAware: true) {
+            self.editTensor(&$0, up) { o in
+                relabel(&o)
+                var s = o["sections"]!.objectValue!
+                s["global_scales"] = s["scales"]
+                s["scales"] = nil
+                o["sections"] = .object(s)
+            }
+        }
+        // block_rows counts: one global scale per row is 128 of them.
+        try assertRefused("tensor '\(up)': section 'global_scales' holds 1024 bytes, its scheme needs 512", schemeAware: true) {
+            self.editTensor(&$0, up) { o in
+                var s = o["sections"]!.objectValue!
+                s["global_scales"] = s["scales"]
+                s["scales"] = nil
+                o["sections"] = .object(s)
+                var a = o["attributes"]!.objectValue!
+                a["segments"] = [["name": "", "rows": [0, 128], "scheme": "nvfp4", "block_rows": 1]]
+                o["attributes"] = .object(a)
+            }
+        }
+    }
+
     func testSectionSizeDisagreesWithScheme() throws {
         // Same sections, a scheme that needs twice the scales.
         try assertRefused("tensor 'backbone.layers.1.mixer.experts.2.up_proj.weight': section 'scales' holds 1024 bytes, its scheme needs 2048", schemeAware: true) {

@@ -32,10 +32,6 @@ final class WrittenWeights: WeightProvider, @unchecked Sendable {
             return try base.load(role, layer: layer, expert: expert, into: out)
         }
         for seg in plan.segments {
-            let codes = try bytes(t, seg.section("codes"))
-            let scales = seg.scaleCount(cols: plan.cols) > 0 ? try bytes(t, seg.section("scales")) : nil
-            let zeros = seg.scheme.layout(rows: seg.rows.count, cols: plan.cols).zeroPointCount > 0
-                ? try bytes(t, seg.section("zero_points")) : nil
             if SegmentCodec.isVerbatim(seg.scheme, source: t.sourceDType) && t.sections[seg.section("codes")]?.encoding != .raw {
                 // A compressed high-precision segment of a mixed tensor: its values are the source's.
                 let full = FloatBuffer(count: plan.rows * plan.cols)
@@ -44,16 +40,19 @@ final class WrittenWeights: WeightProvider, @unchecked Sendable {
                                                                count: seg.rows.count * plan.cols)
                 continue
             }
-            let scaleValues: [Float] = scales.map { b in b.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } } ?? []
-            codes.withUnsafeBytes { c in
-                scaleValues.withUnsafeBufferPointer { sp in
-                    (zeros ?? []).withUnsafeBufferPointer { zp in
-                        SegmentCodec.decode(codes: c.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!,
-                                            scales: sp.isEmpty ? nil : sp.baseAddress, zeroPoints: zp.isEmpty ? nil : zp.baseAddress,
-                                            cols: plan.cols, segment: seg, into: out + seg.rows.lowerBound * plan.cols)
-                    }
-                }
+            // The sections the codec declares, copied out 64-byte aligned so scales read in place.
+            var parts: [String: UnsafeMutableRawBufferPointer] = [:]
+            defer { for p in parts.values { p.deallocate() } }
+            for spec in seg.sections(cols: plan.cols) {
+                let b = try bytes(t, spec.name)
+                let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, b.count), alignment: 64)
+                b.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(buf.baseAddress!), byteCount: b.count) }
+                parts[String(spec.name.split(separator: ".").last!)] = buf
             }
+            SegmentCodec.decode(codes: UnsafeRawPointer(parts["codes"]!.baseAddress!), scales: parts["scales"].map { UnsafeRawPointer($0.baseAddress!) },
+                                zeroPoints: parts["zero_points"].map { UnsafePointer($0.baseAddress!.assumingMemoryBound(to: UInt8.self)) },
+                                cols: plan.cols, segment: seg, into: out + seg.rows.lowerBound * plan.cols,
+                                globalScales: parts["global_scales"].map { UnsafePointer($0.baseAddress!.assumingMemoryBound(to: Float.self)) })
         }
     }
 

@@ -68,7 +68,7 @@ public struct ColumnScaledEncoder: SegmentEncoder {
     }
 
     public func encode(_ w: UnsafeMutablePointer<Float>, rows n: Int, cols: Int, segment: TensorPlan.Segment, firstRow: Int,
-                       blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutablePointer<Float>?,
+                       blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?,
                        zeroPoints: UnsafeMutablePointer<UInt8>?) {
         if let i = inner {
             i.encode(w, rows: n, cols: cols, segment: segment, firstRow: firstRow, blockScales: blockScales, codes: codes,

@@ -12,6 +12,7 @@ import COpenBLAS
 /// grouped variant — or, with act-order (`HessianFactor.order`), all up front from the original
 /// weights ("static groups"), since the permuted sweep visits a group's columns out of order.
 /// INT8 and FP8-per-channel row scales, and fp8-tensor block scales, are always fixed up front.
+/// Any codec with a grid (`QuantCodec.grid`) works: MXFP4 and NVFP4 groups are chosen like INT4's.
 public struct GPTQEncoder: SegmentEncoder {
     public let factor: HessianFactor
     public let blockSize: Int
@@ -26,49 +27,47 @@ public struct GPTQEncoder: SegmentEncoder {
     }
 
     public func encode(_ w: UnsafeMutablePointer<Float>, rows m: Int, cols n: Int, segment: TensorPlan.Segment, firstRow: Int,
-                       blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutablePointer<Float>?,
+                       blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?,
                        zeroPoints: UnsafeMutablePointer<UInt8>?) {
-        switch segment.scheme {
-        case .bf16, .f16, .f32:
+        guard let q = GridQuantizer(scheme: segment.scheme, cols: n) else {
             SegmentCodec.encode(w, rows: m, cols: n, segment: segment, firstRow: firstRow, blockScales: blockScales,
                                 codes: codes, scales: scales, zeroPoints: zeroPoints)
             return
-        default: break
         }
         precondition(n == factor.cols, "Hessian of \(factor.cols) columns for a weight of \(n)")
-        let q = GridQuantizer(scheme: segment.scheme, cols: n)
         let g = q.group, groups = (n + g - 1) / g
-        let isGrouped: Bool = { if case .int4 = segment.scheme { return true }; return false }()
-        let asym: Bool = { if case .int4(_, false) = segment.scheme { return true }; return false }()
+        let isGrouped = q.grid.isGrouped
+        // The block scale of each row (fp8-tensor's only scale, NVFP4's global one); 1 for others.
+        let block = max(1, segment.blockRows ?? segment.rows.count)
+        let rowBlockScale: [Float] = (0..<m).map { r in
+            guard let bs = blockScales, !bs.isEmpty else { return 1 }
+            return bs[min(bs.count - 1, (firstRow + r) / block)]
+        }
 
-        // Per-row (or per-block) parameters fixed before the sweep.
-        var rowScale = [Float](repeating: 1, count: m)
-        var gScale = [Float](repeating: 1, count: m), gZero = [Int32](repeating: 0, count: m)
+        // Per-row parameters fixed before the sweep (per-row and per-block-of-rows scales).
+        var rowParams = [GridParameters](repeating: GridParameters(scale: 1), count: m)
+        var current = [GridParameters](repeating: GridParameters(scale: 1), count: m)
         for r in 0..<m {
             q.clearRow(r, codes: codes)
-            switch segment.scheme {
-            case .fp8Tensor:
-                let block = segment.blockRows ?? segment.rows.count
-                let bs = blockScales!
-                rowScale[r] = bs[min(bs.count - 1, (firstRow + r) / max(1, block))]
-            case .int8Channel, .fp8Channel:
-                rowScale[r] = params(q, w + r * n, 0, n).scale
-                scales![r] = rowScale[r]
-            default: break
+            if !isGrouped {
+                rowParams[r] = params(q, w + r * n, 0, n, rowBlockScale[r])
+                if !q.grid.usesRowScaleOnly { q.storeParameters(rowParams[r], at: r, scales: scales, zeroPoints: zeroPoints) }
             }
         }
 
         // Act-order sweeps a permuted copy; codes still go to the original columns.
         let perm = factor.order
+        var staticParams: [GridParameters] = []
         var permuted: UnsafeMutablePointer<Float>?
         if let p = perm {
             if isGrouped {
+                staticParams = [GridParameters](repeating: GridParameters(scale: 1), count: m * groups)
                 for r in 0..<m {
                     for gi in 0..<groups {
                         let j0 = gi * g, len = min(g, n - j0)
-                        let prm = params(q, w + r * n + j0, j0, len)
-                        scales![r * groups + gi] = prm.scale
-                        if asym { zeroPoints![r * groups + gi] = UInt8(truncatingIfNeeded: prm.zero) }
+                        let prm = params(q, w + r * n + j0, j0, len, rowBlockScale[r])
+                        staticParams[r * groups + gi] = prm
+                        q.storeParameters(prm, at: r * groups + gi, scales: scales, zeroPoints: zeroPoints)
                     }
                 }
             }
@@ -93,21 +92,17 @@ public struct GPTQEncoder: SegmentEncoder {
                     if isGrouped && perm == nil && i % g == 0 {
                         let len = min(g, n - i)
                         for r in 0..<m {
-                            let p = params(q, W + r * n + i, i, len)
-                            gScale[r] = p.scale; gZero[r] = p.zero
-                            scales![r * groups + gi] = p.scale
-                            if asym { zeroPoints![r * groups + gi] = UInt8(truncatingIfNeeded: p.zero) }
+                            let p = params(q, W + r * n + i, i, len, rowBlockScale[r])
+                            current[r] = p
+                            q.storeParameters(p, at: r * groups + gi, scales: scales, zeroPoints: zeroPoints)
                         }
                     }
                     let d = U[i * n + i]
                     let urow = U + i * n
                     for r in 0..<m {
                         let row = W + r * n
-                        let s: Float, z: Int32
-                        if !isGrouped { s = rowScale[r]; z = 0 }
-                        else if perm == nil { s = gScale[r]; z = gZero[r] }
-                        else { s = scales![r * groups + gi]; z = asym ? Int32(zeroPoints![r * groups + gi]) : 0 }
-                        let (code, value) = q.quantize(row[i], scale: s, zero: z)
+                        let p = !isGrouped ? rowParams[r] : perm == nil ? current[r] : staticParams[r * groups + gi]
+                        let (code, value) = q.quantize(row[i], p)
                         q.store(code, row: r, col: col, codes: codes)
                         let e = (row[i] - value) / d
                         err[r * B + (i - i1)] = e
@@ -128,8 +123,10 @@ public struct GPTQEncoder: SegmentEncoder {
 
     /// Scale (and zero point) of weights w[0..<len], which sit at original columns j0..<j0+len.
     @inline(__always)
-    private func params(_ q: GridQuantizer, _ w: UnsafePointer<Float>, _ j0: Int, _ len: Int) -> (scale: Float, zero: Int32) {
-        guard let imp = importance else { return q.parameters(w, len) }
-        return imp.withUnsafeBufferPointer { q.searchParameters(w, len, importance: $0.baseAddress! + j0, clips: GridQuantizer.defaultClips) }
+    private func params(_ q: GridQuantizer, _ w: UnsafePointer<Float>, _ j0: Int, _ len: Int, _ rowScale: Float) -> GridParameters {
+        guard let imp = importance, !q.grid.usesRowScaleOnly else { return q.parameters(w, len, rowScale: rowScale) }
+        return imp.withUnsafeBufferPointer {
+            q.searchParameters(w, len, importance: $0.baseAddress! + j0, clips: GridQuantizer.defaultClips, rowScale: rowScale)
+        }
     }
 }

@@ -47,7 +47,7 @@ final class ConverterScratch {
 /// Where one chunk's workers write; each writes rows no other worker touches.
 private struct Outputs: @unchecked Sendable {
     let codes: UnsafeMutableRawPointer
-    let scales: UnsafeMutablePointer<Float>?
+    let scales: UnsafeMutableRawPointer?
     let zeros: UnsafeMutablePointer<UInt8>?
 }
 
@@ -89,11 +89,13 @@ extension Converter {
                              to writer: PackedWriter) throws -> [String: PackedSection] {
         var sections: [String: PackedSection] = [:]
         let n = seg.rows.count, es = src.dtype.byteSize, rowBytes = cols * es
-        let layout = seg.scheme.layout(rows: n, cols: cols)
-        let scaleCount = seg.scaleCount(cols: cols)
-        let spr = layout.groupsPerRow, perRowCodes = layout.codeBytesPerRow
-        var scales = [Float](repeating: 0, count: scaleCount)
-        var zeros = [UInt8](repeating: 0, count: layout.zeroPointCount)
+        let codec = seg.scheme.codec, rule = codec.rowBlockScale
+        let perRowCodes = codec.codeBytesPerRow(cols: cols)
+        // Per-row scales (bytes of the codec's scale element) and zero points; block scales apart.
+        let spr = rule?.storage == .scales ? 0 : codec.scalesPerRow(cols: cols)
+        let scaleStride = spr * codec.scaleElement.byteSize
+        var scales = [UInt8](repeating: 0, count: n * scaleStride)
+        var zeros = [UInt8](repeating: 0, count: codec.hasZeroPoints ? n * spr : 0)
         let rowsPerBlock = max(1, Self.blockFloats / max(1, cols))
         let rowsPerChunk = max(1, min(n, Self.chunkCodeBytes / max(1, perRowCodes), chunkBytes / 2 / max(1, rowBytes)))
         let workers = max(1, threads)
@@ -107,12 +109,14 @@ extension Converter {
         // (f16 overflows above 65504), as a segment-relative flat index; Int.max = none.
         let bad = BadElements(workers: workers)
         defer { bad.deallocate() }
-        let halfCodes = seg.scheme == .f16 || seg.scheme == .bf16
+        let halfCodes: DType? = codec.verbatimDType == .f16 || codec.verbatimDType == .bf16 ? codec.verbatimDType : nil
 
-        // fp8-tensor needs each block's absmax before encoding: one extra pass over the rows.
-        // Float max is order-independent, so per-worker maxima merge to the same scales.
+        // Block scales (fp8-tensor, NVFP4's global scale) need each block's absmax before
+        // encoding: one extra pass over the rows. Float max is order-independent, so per-worker
+        // maxima merge to the same scales.
         var blockScales: [Float]?
-        if seg.scheme == .fp8Tensor {
+        if let rule {
+            let scaleCount = seg.rowBlocks
             let block = max(1, seg.blockRows ?? n), k = parts(n)
             let maxes = UnsafeMutablePointer<Float>.allocate(capacity: k * scaleCount)
             defer { maxes.deallocate() }
@@ -128,15 +132,13 @@ extension Converter {
             }
             var merged = [Float](repeating: 0, count: scaleCount)
             for p in 0..<k { for b in 0..<scaleCount { merged[b] = max(merged[b], maxes[p * scaleCount + b]) } }
-            blockScales = merged.map { FP8E4M3.scale(absMax: $0) }
-            scales = blockScales!
+            blockScales = merged.map(rule.scale)
         }
 
         try writer.beginSection(encoding: .raw)
-        try scales.withUnsafeMutableBufferPointer { sp in
+        try scales.withUnsafeMutableBytes { sp in
             try zeros.withUnsafeMutableBufferPointer { zp in
                 let sBase = sp.baseAddress, zBase = zp.baseAddress, bs = blockScales
-                let perRowScales = seg.scheme != .fp8Tensor
                 let group = DispatchGroup(), file = src.file
                 var pending: (codes: UnsafeMutableRawPointer, row: Int, rows: Int)?
                 var r = 0, k = 0
@@ -157,10 +159,10 @@ extension Converter {
                                     let c = out.codes + (row - r0) * perRowCodes
                                     SegmentCodec.encode(f, rows: count, cols: cols, segment: seg, firstRow: row, blockScales: bs,
                                                         codes: c,
-                                                        scales: perRowScales ? out.scales.map { $0 + row * spr } : nil,
+                                                        scales: out.scales.map { $0 + row * scaleStride },
                                                         zeroPoints: out.zeros.map { $0 + row * spr })
-                                    if halfCodes && NonFinite.any(c, dtype: seg.scheme == .f16 ? .f16 : .bf16, count * cols) {
-                                        bad.encoded(p, f, c, seg.scheme == .f16 ? .f16 : .bf16, count * cols, at: row * cols)
+                                    if let d = halfCodes, NonFinite.any(c, dtype: d, count * cols) {
+                                        bad.encoded(p, f, c, d, count * cols, at: row * cols)
                                     }
                                 }
                             }
@@ -180,12 +182,33 @@ extension Converter {
             }
         }
         sections[seg.section("codes")] = try writer.endSection()
-        try BadElements.checkScales(scales, file: src.path, tensor: tensor, scheme: seg.scheme)
-        if scaleCount > 0 {
+        sections.merge(try writeScaleSections(seg, cols: cols, scales: scales, zeros: zeros, blockScales: blockScales,
+                                              file: src.path, tensor: tensor, to: writer)) { a, _ in a }
+        return sections
+    }
+
+    /// Writes a segment's scale sections after its codes, as its codec declares them: per-row
+    /// scales (`scales`, in the codec's element type) and zero points, and the block scales —
+    /// in `scales` (fp8-tensor) or in `global_scales` (NVFP4). Float32 scales are checked finite.
+    func writeScaleSections(_ seg: TensorPlan.Segment, cols: Int, scales: [UInt8], zeros: [UInt8], blockScales: [Float]?,
+                            file: String, tensor: String, to writer: PackedWriter) throws -> [String: PackedSection] {
+        var sections: [String: PackedSection] = [:]
+        let codec = seg.scheme.codec
+        if codec.scaleElement == .f32 {
+            try BadElements.checkScales(scales.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) },
+                                        file: file, tensor: tensor, scheme: seg.scheme)
+        }
+        if let bs = blockScales { try BadElements.checkScales(bs, file: file, tensor: tensor, scheme: seg.scheme) }
+        if codec.rowBlockScale?.storage == .scales {
+            sections[seg.section("scales")] = try blockScales!.withUnsafeBytes { try writer.writeSection($0) }
+        } else if !scales.isEmpty {
             sections[seg.section("scales")] = try scales.withUnsafeBytes { try writer.writeSection($0) }
         }
         if !zeros.isEmpty {
             sections[seg.section("zero_points")] = try zeros.withUnsafeBytes { try writer.writeSection($0) }
+        }
+        if codec.rowBlockScale?.storage == .globalScales {
+            sections[seg.section("global_scales")] = try blockScales!.withUnsafeBytes { try writer.writeSection($0) }
         }
         return sections
     }

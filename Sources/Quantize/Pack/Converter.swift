@@ -155,14 +155,17 @@ public final class Converter {
                 sections.merge(try writeRoundToNearest(seg, src, cols: cols, tensor: t.name, to: writer)) { a, _ in a }
                 continue
             }
-            let layout = seg.scheme.layout(rows: n, cols: cols)
-            let scaleCount = seg.scaleCount(cols: cols)
-            var scales = [Float](repeating: 0, count: scaleCount)
-            var zeros = [UInt8](repeating: 0, count: layout.zeroPointCount)
-            let spr = layout.groupsPerRow   // scales per row for per-row/per-group schemes
+            let codec = seg.scheme.codec
+            let perRowCodes = codec.codeBytesPerRow(cols: cols)
+            let rule = codec.rowBlockScale
+            // Per-row scales (bytes of the codec's scale element) and zero points; block scales apart.
+            let spr = rule?.storage == .scales ? 0 : codec.scalesPerRow(cols: cols)
+            let scaleStride = spr * codec.scaleElement.byteSize
+            var scales = [UInt8](repeating: 0, count: n * scaleStride)
+            var zeros = [UInt8](repeating: 0, count: codec.hasZeroPoints ? n * spr : 0)
             let floats = UnsafeMutablePointer<Float>.allocate(capacity: min(n, rowsPerChunk) * cols)
             defer { floats.deallocate() }
-            let codes = UnsafeMutableRawPointer.allocate(byteCount: max(1, min(n, rowsPerChunk) * layout.codeBytesPerRow), alignment: 64)
+            let codes = UnsafeMutableRawPointer.allocate(byteCount: max(1, min(n, rowsPerChunk) * perRowCodes), alignment: 64)
             defer { codes.deallocate() }
 
             let bad = BadElements(workers: 1)
@@ -178,23 +181,23 @@ public final class Converter {
                 encoder?.transform(floats, rows: m, cols: cols, segment: seg, firstRow: r)
             }
 
-            // fp8-tensor needs each block's absmax before encoding: one extra pass over the rows.
+            // Block scales (fp8-tensor, NVFP4's global scale) need each block's absmax before
+            // encoding: one extra pass over the rows.
             var blockScales: [Float]?
-            if seg.scheme == .fp8Tensor {
-                let block = seg.blockRows ?? n
-                var maxes = [Float](repeating: 0, count: scaleCount)
+            if let rule {
+                let block = max(1, seg.blockRows ?? n)
+                var maxes = [Float](repeating: 0, count: seg.rowBlocks)
                 var r = 0
                 while r < n {
                     let m = min(rowsPerChunk, n - r)
                     try load(r, m)
                     for i in 0..<m {
-                        let b = (r + i) / max(1, block)
+                        let b = (r + i) / block
                         maxes[b] = max(maxes[b], FP8E4M3.absMax(floats + i * cols, count: cols))
                     }
                     r += m
                 }
-                blockScales = maxes.map { FP8E4M3.scale(absMax: $0) }
-                scales = blockScales!
+                blockScales = maxes.map(rule.scale)
             }
 
             try writer.beginSection(encoding: .raw)
@@ -203,8 +206,7 @@ public final class Converter {
                 let m = min(rowsPerChunk, n - r)
                 try load(r, m)
                 let bs = blockScales
-                let perRowCodes = layout.codeBytesPerRow
-                try scales.withUnsafeMutableBufferPointer { sp in
+                try scales.withUnsafeMutableBytes { sp in
                     try zeros.withUnsafeMutableBufferPointer { zp in
                         let sBase = sp.baseAddress, zBase = zp.baseAddress
                         // Rows are independent: split the chunk across threads.
@@ -213,7 +215,7 @@ public final class Converter {
                         DispatchQueue.concurrentPerform(iterations: parts) { p in
                             let a = m * p / parts, b = m * (p + 1) / parts
                             guard b > a else { return }
-                            let sc = seg.scheme == .fp8Tensor ? nil : sBase.map { $0 + (r + a) * spr }
+                            let sc = sBase.map { $0 + (r + a) * scaleStride }
                             let zp = zBase.map { $0 + (r + a) * spr }
                             if let enc = encoder {
                                 enc.encode(fl + a * cols, rows: b - a, cols: cols, segment: seg, firstRow: r + a,
@@ -223,8 +225,7 @@ public final class Converter {
                                                     blockScales: bs, codes: cd + a * perRowCodes, scales: sc, zeroPoints: zp)
                             }
                         }
-                        if seg.scheme == .f16 || seg.scheme == .bf16 {
-                            let d: DType = seg.scheme == .f16 ? .f16 : .bf16
+                        if let d = codec.verbatimDType, d != .f32 {
                             if NonFinite.any(codes, dtype: d, m * cols) {
                                 bad.encoded(0, floats, codes, d, m * cols, at: r * cols)
                                 try bad.check(file: src.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
@@ -236,13 +237,8 @@ public final class Converter {
                 r += m
             }
             sections[seg.section("codes")] = try writer.endSection()
-            try BadElements.checkScales(scales, file: src.path, tensor: t.name, scheme: seg.scheme)
-            if scaleCount > 0 {
-                sections[seg.section("scales")] = try scales.withUnsafeBytes { try writer.writeSection($0) }
-            }
-            if !zeros.isEmpty {
-                sections[seg.section("zero_points")] = try zeros.withUnsafeBytes { try writer.writeSection($0) }
-            }
+            sections.merge(try writeScaleSections(seg, cols: cols, scales: scales, zeros: zeros, blockScales: blockScales,
+                                                  file: src.path, tensor: t.name, to: writer)) { a, _ in a }
         }
         return sections
     }

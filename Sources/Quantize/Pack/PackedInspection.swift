@@ -65,8 +65,8 @@ public struct PackedInspection: Sendable {
         tensors = try file.tensors.map { t in
             let plan = try TensorPlan(packed: t, file: file.path)
             let segs = plan.segments.map { s in
-                let parts = t.sections.filter { $0.key == s.section("codes") || $0.key == s.section("scales")
-                    || $0.key == s.section("zero_points") }
+                let names = Set(s.sections(cols: plan.cols).map(\.name))
+                let parts = t.sections.filter { names.contains($0.key) }
                 return Segment(name: s.name, rows: s.rows, scheme: s.scheme, blockRows: s.blockRows,
                                layout: Self.layout(s, cols: plan.cols, codes: t.sections[s.section("codes")]),
                                storedBytes: parts.values.reduce(0) { $0 + $1.length },
@@ -81,16 +81,11 @@ public struct PackedInspection: Sendable {
     /// Human description of where a segment's scales are and what each one covers.
     static func layout(_ s: TensorPlan.Segment, cols: Int, codes: PackedSection?) -> String {
         let n = s.rows.count
-        switch s.scheme {
-        case .int8Channel, .fp8Channel:
-            return "scales [\(n)] per row"
-        case let .int4(group, symmetric):
-            let g = Int4Codec.groupsPerRow(cols: cols, group: group)
-            let what = symmetric ? "scales" : "scales + zero points"
-            let partial = cols % group == 0 ? "" : ", last group \(cols % group) cols"
-            return "\(what) [\(n), \(g)] per group of \(group) cols\(partial)"
-        case .fp8Tensor:
-            guard let b = s.blockRows, b < n else { return "one scale" }
+        let codec = s.scheme.codec
+        if let rule = codec.rowBlockScale {
+            let perRow = rule.storage == .globalScales ? codec.describeScales(rows: n, cols: cols) + ", " : ""
+            let what = rule.storage == .globalScales ? "global scales" : "scales"
+            guard let b = s.blockRows, b < n else { return perRow + (rule.storage == .globalScales ? "one global scale" : "one scale") }
             let k = (n + b - 1) / b
             let unit: String
             switch s.name {
@@ -98,12 +93,14 @@ public struct PackedInspection: Sendable {
             case "B", "C": unit = "B/C group"
             default: unit = "block"
             }
-            return "scales [\(k)] one per \(unit) (\(b) rows)"
-        case .bf16, .f16, .f32:
+            return perRow + "\(what) [\(k)] one per \(unit) (\(b) rows)"
+        }
+        if codec.grid == nil {
             guard let c = codes, c.encoding != .raw, c.rawLength > 0 else { return "no scales, raw" }
             let ratio = Double(c.length) / Double(c.rawLength)
             return "no scales, \(c.encoding.rawValue) to \(Int((ratio * 100).rounded()))%"
         }
+        return codec.describeScales(rows: n, cols: cols)
     }
 
     // MARK: totals
@@ -191,7 +188,7 @@ extension PackedInspection.Tensor {
         o["segments"] = .array(segments.map { s in
             var j: JSONObject = ["name": .string(s.name), "rows": [.int(s.rows.lowerBound), .int(s.rows.upperBound)],
                                  "scheme": .string(s.scheme.description)]
-            if let b = s.blockRows, s.scheme == .fp8Tensor { j["block_rows"] = .int(b) }
+            if let b = s.blockRows, s.scheme.codec.rowBlockScale != nil { j["block_rows"] = .int(b) }
             j["layout"] = .string(s.layout)
             j["stored_bytes"] = .int(s.storedBytes)
             j["codes_encoding"] = .string(s.codesEncoding.rawValue)

@@ -3,7 +3,8 @@ import Formats
 
 /// `inspect --verify` on a packed file: every section of every tensor and blob is read in full and
 /// checked against its xxHash64, compressed sections are decompressed, and each tensor's sections
-/// are checked against what its segments' schemes need (sizes of codes, scales, zero points).
+/// are checked against what its segments' codecs declare (sizes of codes, scales, zero points,
+/// global scales).
 ///
 /// Unlike `PackedFile.verify()`, which stops at the first bad checksum, this checks everything
 /// and reports per tensor, so one run tells which tensors a damaged file lost.
@@ -60,22 +61,18 @@ public struct PackedVerification: Sendable {
             do { plan = try TensorPlan(packed: t, file: file.path) } catch let e as FormatError { throw e } catch {
                 throw FormatError.invalidTensor(file: file.path, tensor: t.name, message: "\(error)")
             }
-            // Sections in the order a reader meets them: per segment codes, scales, zero points.
+            // Sections in the order a reader meets them: per segment, as its codec declares them.
             var order: [String] = []
             for seg in plan.segments {
-                let layout = seg.scheme.layout(rows: seg.rows.count, cols: plan.cols)
-                var need: [(String, Int)] = [(seg.section("codes"), layout.codeBytes)]
-                let scales = seg.scaleCount(cols: plan.cols)
-                if scales > 0 { need.append((seg.section("scales"), scales * 4)) }
-                if layout.zeroPointCount > 0 { need.append((seg.section("zero_points"), layout.zeroPointCount)) }
-                for (name, bytes) in need {
+                for spec in seg.sections(cols: plan.cols) {
+                    let (name, bytes) = (spec.name, spec.bytes)
                     guard let s = t.sections[name] else {
                         throw FormatError.invalidTensor(file: file.path, tensor: "\(t.name) (\(name))",
                                                         message: "missing: scheme \(seg.scheme) needs it")
                     }
                     guard s.rawLength == bytes else {
                         throw FormatError.invalidTensor(file: file.path, tensor: "\(t.name) (\(name))",
-                                                        message: "holds \(s.rawLength) bytes, scheme \(seg.scheme) on \(seg.rows.count) × \(plan.cols) needs \(bytes)")
+                                                        message: "holds \(s.rawLength) bytes, scheme \(seg.scheme) on \(seg.rows.count) × \(plan.cols) needs \(bytes) (\(spec.count) \(spec.element.rawValue))")
                     }
                     order.append(name)
                 }

@@ -1,62 +1,60 @@
 import Formats
 
-/// Encodes and decodes one row segment of a tensor plan, including fp8-tensor scales per block of
-/// rows (per SSM head or B/C group), which the plain codecs don't know about.
+/// Encodes and decodes one row segment of a tensor plan through its scheme's codec, handing each
+/// block of rows (an SSM head, a B/C group, or the whole segment) its block scale for schemes that
+/// have one (fp8-tensor, NVFP4), which the plain codecs don't know about.
 public enum SegmentCodec {
-    /// Encodes rows [0, n) of `w` (the segment's own rows) into `codes`, `scales`, `zeroPoints`.
-    /// `blockScales` carries precomputed fp8-tensor scales, one per block (or one for the segment).
+    /// Encodes rows [0, n) of `w` (the segment's rows [firstRow, firstRow + n)) into `codes`,
+    /// `scales`, `zeroPoints` (which address the first of these rows). `blockScales` carries the
+    /// precomputed block scales, one per block of `segment.blockRows` rows (or one for the segment).
     public static func encode(_ w: UnsafePointer<Float>, rows n: Int, cols: Int, segment: TensorPlan.Segment,
                               firstRow: Int, blockScales: [Float]?, codes: UnsafeMutableRawPointer,
-                              scales: UnsafeMutablePointer<Float>?, zeroPoints: UnsafeMutablePointer<UInt8>?) {
-        if segment.scheme == .fp8Tensor {
-            let bs = blockScales!
-            let block = segment.blockRows ?? segment.rows.count
-            let c = codes.assumingMemoryBound(to: UInt8.self)
-            var r = 0
-            while r < n {
-                let row = firstRow + r
-                let b = row / max(1, block)
-                let end = min(n, (b + 1) * block - firstRow)
-                FP8E4M3.encode(w + r * cols, count: (end - r) * cols, scale: bs[min(b, bs.count - 1)], codes: c + r * cols)
-                r = end
-            }
+                              scales: UnsafeMutableRawPointer?, zeroPoints: UnsafeMutablePointer<UInt8>?) {
+        let codec = segment.scheme.codec
+        guard let rule = codec.rowBlockScale else {
+            codec.encode(w, cols: cols, rows: 0..<n, rowScale: 1, codes: codes, scales: scales, zeroPoints: zeroPoints)
             return
         }
-        Codec.encode(w, cols: cols, rows: 0..<n, scheme: segment.scheme, codes: codes, scales: scales, zeroPoints: zeroPoints)
+        let bs = blockScales!
+        let block = max(1, segment.blockRows ?? segment.rows.count)
+        let perRowScales = rule.storage == .scales ? nil : scales
+        var r = 0
+        while r < n {
+            let b = (firstRow + r) / block
+            let end = min(n, (b + 1) * block - firstRow)
+            codec.encode(w, cols: cols, rows: r..<end, rowScale: bs[min(b, bs.count - 1)], codes: codes,
+                         scales: perRowScales, zeroPoints: zeroPoints)
+            r = end
+        }
     }
 
-    /// Decodes a whole segment into `out` ([segment rows, cols]).
-    public static func decode(codes: UnsafeRawPointer, scales: UnsafePointer<Float>?, zeroPoints: UnsafePointer<UInt8>?,
-                              cols: Int, segment: TensorPlan.Segment, into out: UnsafeMutablePointer<Float>) {
+    /// Decodes a whole segment into `out` ([segment rows, cols]). `globalScales` is the segment's
+    /// `global_scales` section for schemes that store one.
+    public static func decode(codes: UnsafeRawPointer, scales: UnsafeRawPointer?, zeroPoints: UnsafePointer<UInt8>?,
+                              cols: Int, segment: TensorPlan.Segment, into out: UnsafeMutablePointer<Float>,
+                              globalScales: UnsafePointer<Float>? = nil) {
         let n = segment.rows.count
-        if segment.scheme == .fp8Tensor {
-            let block = segment.blockRows ?? n
-            let c = codes.assumingMemoryBound(to: UInt8.self)
-            var r = 0, b = 0
-            while r < n {
-                let end = min(n, r + max(1, block))
-                FP8E4M3.decode(codes: c + r * cols, count: (end - r) * cols, scale: scales![b], into: out + r * cols)
-                r = end; b += 1
-            }
+        let codec = segment.scheme.codec
+        guard let rule = codec.rowBlockScale else {
+            codec.decode(codes: codes, scales: scales, zeroPoints: zeroPoints, rowScale: 1, cols: cols, rows: 0..<n, into: out)
             return
         }
-        Codec.decode(codes: codes, scales: scales, zeroPoints: zeroPoints, cols: cols, rows: 0..<n,
-                     scheme: segment.scheme, into: out)
+        let block = max(1, segment.blockRows ?? n)
+        let bs = rule.storage == .scales ? scales!.assumingMemoryBound(to: Float.self) : globalScales!
+        var r = 0, b = 0
+        while r < n {
+            let end = min(n, r + block)
+            codec.decode(codes: codes, scales: rule.storage == .scales ? nil : scales, zeroPoints: zeroPoints,
+                         rowScale: bs[b], cols: cols, rows: r..<end, into: out)
+            r = end; b += 1
+        }
     }
 
     /// The dtype whose bytes a high-precision scheme stores, when it equals the source's, so the
     /// converter can copy source bytes unchanged.
-    public static func isVerbatim(_ s: QuantScheme, source: DType) -> Bool {
-        (s == .bf16 && source == .bf16) || (s == .f16 && source == .f16) || (s == .f32 && source == .f32)
-    }
+    public static func isVerbatim(_ s: QuantScheme, source: DType) -> Bool { s.codec.verbatimDType == source }
 
-    public static func compression(for s: QuantScheme) -> SectionEncoding {
-        switch s {
-        case .bf16, .f16: return .zstdBytes2
-        case .f32: return .zstdBytes4
-        default: return .raw   // quantized codes barely compress (docs/PERFORMANCE.md: 0.82–0.91)
-        }
-    }
+    public static func compression(for s: QuantScheme) -> SectionEncoding { s.codec.compression }
 }
 
 extension TensorPlan.Segment {
@@ -66,7 +64,7 @@ extension TensorPlan.Segment {
     var json: JSONValue {
         var o: JSONObject = ["name": .string(name), "rows": [.int(rows.lowerBound), .int(rows.upperBound)],
                              "scheme": .string(scheme.description)]
-        if let b = blockRows, scheme == .fp8Tensor { o["block_rows"] = .int(b) }
+        if let b = blockRows, scheme.codec.rowBlockScale != nil { o["block_rows"] = .int(b) }
         return .object(o)
     }
 
@@ -107,17 +105,13 @@ extension TensorPlan {
         try checkSections(of: t, file: file)
     }
 
-    /// Each segment's sections are exactly those its scheme stores, each decoding to exactly the
-    /// bytes the scheme needs for its rows, and nothing else is listed: decoders index by the
-    /// scheme's layout, so a section of another size is an out-of-bounds read or write.
+    /// Each segment's sections are exactly those its scheme's codec declares, each decoding to
+    /// exactly the bytes the codec needs for its rows, and nothing else is listed: decoders index
+    /// by the codec's layout, so a section of another size is an out-of-bounds read or write.
     func checkSections(of t: PackedTensor, file: String) throws(FormatError) {
         var wanted: [String: Int] = [:]
         for seg in segments {
-            let layout = seg.scheme.layout(rows: seg.rows.count, cols: cols)
-            wanted[seg.section("codes")] = layout.codeBytes
-            let scales = seg.scaleCount(cols: cols)
-            if scales > 0 { wanted[seg.section("scales")] = scales * 4 }
-            if layout.zeroPointCount > 0 { wanted[seg.section("zero_points")] = layout.zeroPointCount }
+            for spec in seg.sections(cols: cols) { wanted[spec.name] = spec.bytes }
         }
         for k in wanted.keys.sorted() {
             guard let s = t.sections[k] else {

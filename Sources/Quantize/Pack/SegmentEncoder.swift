@@ -6,13 +6,15 @@
 /// shared state.
 public protocol SegmentEncoder: Sendable {
     /// Rewrites rows [firstRow, firstRow + n) of `segment` in place right after they are loaded,
-    /// before fp8-tensor block scales are measured and before `encode` (activation-aware scaling).
+    /// before block scales (fp8-tensor, NVFP4's global scale) are measured and before `encode` (activation-aware scaling).
     func transform(_ w: UnsafeMutablePointer<Float>, rows n: Int, cols: Int, segment: TensorPlan.Segment, firstRow: Int)
 
     /// Encodes rows [firstRow, firstRow + n) of `segment` (held in `w`, which may be overwritten)
-    /// exactly as `SegmentCodec.encode` lays them out.
+    /// exactly as `SegmentCodec.encode` lays them out. `scales` holds the codec's scale elements
+    /// (`QuantCodec.scaleElement`), addressed from the first of these rows; `blockScales` are
+    /// the segment's block scales for codecs with a `rowBlockScale`.
     func encode(_ w: UnsafeMutablePointer<Float>, rows n: Int, cols: Int, segment: TensorPlan.Segment, firstRow: Int,
-                blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutablePointer<Float>?,
+                blockScales: [Float]?, codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?,
                 zeroPoints: UnsafeMutablePointer<UInt8>?)
 }
 

@@ -54,7 +54,7 @@ public struct Recipe: Equatable, Sendable {
     ]
 
     public enum Builtin: String, CaseIterable, Sendable {
-        case int8, int4, fp8, mixed
+        case int8, int4, fp8, mixed, mxfp4, nvfp4
     }
 
     public static func builtin(_ b: Builtin, groupSize: Int = 128) -> Recipe {
@@ -72,6 +72,11 @@ public struct Recipe: Equatable, Sendable {
             ])
         case .int4: return Recipe(name: "int4", defaultScheme: .int4(group: groupSize, symmetric: true))
         case .fp8: return Recipe(name: "fp8", defaultScheme: .fp8Tensor)
+        // FP4 with the int4 recipe's exclusions, for comparing the formats at equal coverage: every
+        // projection and expert in MXFP4 (E8M0 scale per 32) or NVFP4 (E4M3 scale per 16 under a
+        // global scale per tensor — per expert, per SSM head in in_proj); lm_head INT8.
+        case .mxfp4: return Recipe(name: "mxfp4", defaultScheme: QuantScheme(codec: MXFP4Codec()))
+        case .nvfp4: return Recipe(name: "nvfp4", defaultScheme: QuantScheme(codec: NVFP4Codec()))
         case .mixed:
             return Recipe(name: "mixed", defaultScheme: .int8Channel, rules: [
                 Rule(role: .expertUp, scheme: "int4-g\(groupSize)-sym"), Rule(role: .expertDown, scheme: "int4-g\(groupSize)-sym"),
@@ -119,8 +124,8 @@ public struct Recipe: Equatable, Sendable {
 
     /// Quantized schemes only make sense for matrices; out_proj INT4 groups follow heads.
     private func adjust(_ s: QuantScheme, role: TensorRole, cols: Int, config: ModelConfig) -> QuantScheme {
-        if case let .int4(_, sym) = s, role == .mambaOutProj, outProjGroupByHead, let m = config.mamba {
-            return .int4(group: m.headDim, symmetric: sym)
+        if let c = s.int4, role == .mambaOutProj, outProjGroupByHead, let m = config.mamba {
+            return .int4(group: m.headDim, symmetric: c.symmetric)
         }
         return s
     }

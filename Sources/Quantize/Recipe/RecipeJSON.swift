@@ -53,7 +53,7 @@ extension Recipe {
         let json: JSONValue
         do { json = try JSONParser.parse(bytes) } catch { throw RecipeError("\(nameOrPath): not valid JSON: \(error)") }
         var r = try Recipe(json: json, file: nameOrPath)
-        if let g = groupSize, case let .int4(_, sym) = r.defaultScheme { r.defaultScheme = .int4(group: g, symmetric: sym) }
+        if let g = groupSize, let c = r.defaultScheme.int4 { r.defaultScheme = .int4(group: g, symmetric: c.symmetric) }
         return r
     }
 

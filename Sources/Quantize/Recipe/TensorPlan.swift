@@ -12,23 +12,35 @@ public struct TensorPlan: Equatable, Sendable {
         public var name: String
         public var rows: Range<Int>
         public var scheme: QuantScheme
-        /// For fp8-tensor: rows sharing one scale (a head, a group); nil = the whole segment.
+        /// For schemes with a scale per block of rows (fp8-tensor, NVFP4's global scale): rows
+        /// sharing one (a head, a group); nil = the whole segment.
         public var blockRows: Int?
 
         public init(name: String, rows: Range<Int>, scheme: QuantScheme, blockRows: Int? = nil) {
             self.name = name; self.rows = rows; self.scheme = scheme; self.blockRows = blockRows
         }
 
-        /// Number of fp8-tensor scales, or the scheme's own scale count.
-        public func scaleCount(cols: Int) -> Int {
-            if scheme == .fp8Tensor, let b = blockRows, b > 0 { return (rows.count + b - 1) / b }
-            return scheme.layout(rows: rows.count, cols: cols).scaleCount
+        /// Blocks of rows with their own block scale; 0 for schemes without one.
+        public var rowBlocks: Int {
+            guard scheme.codec.rowBlockScale != nil else { return 0 }
+            if let b = blockRows, b > 0 { return (rows.count + b - 1) / b }
+            return 1
         }
 
-        public func storageBits(cols: Int) -> Int {
-            let l = scheme.layout(rows: rows.count, cols: cols)
-            return l.codeBytes * 8 + scaleCount(cols: cols) * 32 + l.zeroPointCount * 8
+        /// The sections this segment stores, named as in the file (`scales`, `z.scales`), with
+        /// element types and counts: what writers write, readers check and sizes add up.
+        public func sections(cols: Int) -> [SectionSpec] {
+            scheme.codec.sections(rows: rows.count, cols: cols, rowBlocks: rowBlocks).map {
+                SectionSpec(name: section($0.name), element: $0.element, count: $0.count)
+            }
         }
+
+        /// Number of elements of the `scales` section.
+        public func scaleCount(cols: Int) -> Int {
+            scheme.codec.sections(rows: rows.count, cols: cols, rowBlocks: rowBlocks).first { $0.name == "scales" }?.count ?? 0
+        }
+
+        public func storageBits(cols: Int) -> Int { sections(cols: cols).reduce(0) { $0 + $1.bytes * 8 } }
     }
 
     public var segments: [Segment]
