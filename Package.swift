@@ -47,7 +47,7 @@ let package = Package(
         ], swiftSettings: fast),
         // Shared by every test target and nothing else: fixture paths, scratch directories, the
         // seeded generator, and the runner of the built binary.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: fast),
+        .target(name: "TestSupport", dependencies: ["Formats", "Quantize"], path: "Tests/TestSupport", swiftSettings: fast),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Formats", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Formats", "Benchmarks", "TestSupport"],

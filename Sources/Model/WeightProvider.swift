@@ -48,10 +48,10 @@ public final class CheckpointWeights: WeightProvider, @unchecked Sendable {
         guard let t = map.tensor(role, layer: layer, expert: expert) else {
             throw FormatError.missingTensor(file: map.config.modelType, tensor: role.hubName(layer: layer, expert: expert))
         }
-        try t.view.readFloats(into: out)
+        try t.data.readFloats(into: out)
         // The mapped source pages were read once per pass; without this, resident memory grows
         // toward the whole checkpoint as layers stream through.
-        t.view.file.dontNeed(offset: t.view.info.offset, count: t.view.info.byteCount)
+        t.data.dontNeed()
         if let f = transform { try f(t, out) }
     }
 
@@ -59,14 +59,13 @@ public final class CheckpointWeights: WeightProvider, @unchecked Sendable {
         guard let t = map.tensor(.embedding) else {
             throw FormatError.missingTensor(file: map.config.modelType, tensor: "backbone.embeddings.weight")
         }
-        let h = map.config.hiddenSize, v = map.config.vocabSize, es = t.view.dtype.byteSize
-        let bytes = t.view.bytes
+        let h = map.config.hiddenSize, v = map.config.vocabSize
         for (i, id) in ids.enumerated() {
             guard id >= 0, Int(id) < v else {
-                throw FormatError.invalidTensor(file: t.view.path, tensor: t.name, message: "token id \(id) is outside the vocabulary of \(v)")
+                throw FormatError.invalidTensor(file: t.data.path, tensor: t.name, message: "token id \(id) is outside the vocabulary of \(v)")
             }
-            let row = UnsafeRawBufferPointer(rebasing: bytes[(Int(id) * h * es)..<((Int(id) + 1) * h * es)])
-            FloatConversion.convert(row, dtype: t.view.dtype, count: h, into: out + i * h)
+            // One row each: plain storage converts it in place, encoded storage decodes just it.
+            try t.data.readRows(Int(id)..<(Int(id) + 1), into: out + i * h)
         }
     }
 }

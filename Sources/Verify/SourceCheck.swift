@@ -29,8 +29,8 @@ public enum SourceCheck {
         // Tensors are independent: hash them on every core (the data is read once either way).
         DispatchQueue.concurrentPerform(iterations: recorded.count) { i in
             guard let t = byName[recorded[i].0] else { return }
-            same[i] = XXH64.hex(XXH64.hash(t.view.bytes)) == recorded[i].1
-            t.view.file.dontNeed(offset: t.view.info.offset, count: t.view.info.byteCount)
+            same[i] = XXH64.hex(t.data.contentHash()) == recorded[i].1
+            t.data.dontNeed()
         }
         let differing = recorded.indices.filter { !same[$0] }.map { recorded[$0].0 }
         return Result(compared: recorded.count, differing: differing)

@@ -95,6 +95,6 @@ public struct WeightSizing: Equatable, Sendable {
 extension TensorEntry {
     /// A checkpoint's tensors as its TensorMap binds them, with their stored dtypes.
     public static func checkpoint(_ map: TensorMap) -> [TensorEntry] {
-        map.tensors.map { TensorEntry(name: $0.name, role: $0.role, layer: $0.layer, expert: $0.expert, shape: $0.view.shape, dtype: $0.view.dtype) }
+        map.tensors.map { TensorEntry(name: $0.name, role: $0.role, layer: $0.layer, expert: $0.expert, shape: $0.data.shape, dtype: $0.data.dtype) }
     }
 }

@@ -53,6 +53,9 @@ struct ConvertCommand: ParsableCommand {
         do {
             TemporaryFiles.installSignalHandlers()
             if let t = threads { Threads.set(t) }
+            if try ModelFormat.detect(model) == .packed {
+                throw FormatError.unsupported(file: model, tensor: nil, message: "is a packed file, already converted; convert reads a Hugging Face checkpoint (plain, or ModelOpt FP8/NVFP4)")
+            }
             let ck = try Checkpoint(path: model)
             try checkOutputs(ck)
             let map = try TensorMap(checkpoint: ck)
@@ -70,14 +73,9 @@ struct ConvertCommand: ParsableCommand {
             let tokenizer = ck.directory + "/tokenizer.json"
             var blobs: [(String, [UInt8])] = []
             if fileExists(tokenizer) { blobs.append(("tokenizer.json", try MappedFile.contents(of: tokenizer))) }
-            var sources: [JSONValue] = []
-            for f in ck.files {
-                sources.append(["file": .string(String(f.path.split(separator: "/").last ?? "")), "bytes": .int(f.file.count),
-                                "header_xxh64": .string(XXH64.hex(XXH64.hash(UnsafeRawBufferPointer(rebasing: f.file.bytes[0..<f.dataOffset]))))])
-            }
-            let modelJSON = try JSONParser.parse(ck.configBytes)
-            let meta: JSONObject = ["producer": ["name": "nemo-convert", "version": .string(NemoConvert.configuration.version)],
-                                    "model": modelJSON, "sources": .array(sources)]
+            var meta: JSONObject = ["producer": ["name": "nemo-convert", "version": .string(NemoConvert.configuration.version)],
+                                    "model": try JSONParser.parse(ck.configBytes)]
+            for (k, v) in ck.provenance { meta[k] = v }
             let bar = ProgressLine(quiet: json)
             let rep: ConvertReport
             var calibration: CalibrationReport?
@@ -167,26 +165,39 @@ struct ConvertCommand: ParsableCommand {
         }
     }
 
+    /// The resolved plan and, one line each, what in it the output format cannot store; exits 64
+    /// when there is any (a recipe that does not fit the output is a usage error).
     private func printPlan(_ conv: Converter) throws {
         let plans = try conv.plans()
+        let violations = SinkCheck.violations(plans, rules: PackedWriter.sinkRules)
         if json {
             print(JSONWriter.string(.object([
                 "recipe": conv.recipe.json,
+                "source_quantization": conv.map.quantization?.json ?? .null,
                 "tensors": .array(plans.map { t, p in
-                    ["name": .string(t.name), "role": .string(t.role.rawValue), "shape": .array(t.view.shape.map { .int($0) }),
+                    ["name": .string(t.name), "role": .string(t.role.rawValue), "shape": .array(t.data.shape.map { .int($0) }),
+                     "source": .string(t.data.storageDescription),
                      "scheme": .string(p.summary), "segments": p.segmentsJSON, "bits": .int(p.storageBits)]
                 }),
+                "violations": .array(violations.map { .string($0) }),
             ])))
-            return
+        } else {
+            print("recipe \(conv.recipe.name): default \(conv.recipe.defaultScheme) for linear weights")
+            if let q = conv.map.quantization { print("source: \(q.summary) checkpoint") }
+            var bits = 0, n = 0
+            for (t, p) in plans {
+                bits += p.storageBits; n += t.data.elementCount
+                let segs = p.segments.count > 1 ? "  [" + p.segments.map { "\($0.name):\($0.scheme)" }.joined(separator: " ") + "]" : ""
+                let from = t.data.encoded.map { "  (from \($0.storageDescription))" } ?? ""
+                print("  \(t.name)  \(t.data.shape)  \(p.summary)\(segs)\(from)")
+            }
+            print(String(format: "%.3f bits per weight over %d parameters", Double(bits) / Double(max(1, n)), n))
+            if !violations.isEmpty {
+                print("\(violations.count) tensor(s) a \(PackedWriter.sinkRules.format) cannot store:")
+                for v in violations { print("  \(v)") }
+            }
         }
-        print("recipe \(conv.recipe.name): default \(conv.recipe.defaultScheme) for linear weights")
-        var bits = 0, n = 0
-        for (t, p) in plans {
-            bits += p.storageBits; n += t.view.elementCount
-            let segs = p.segments.count > 1 ? "  [" + p.segments.map { "\($0.name):\($0.scheme)" }.joined(separator: " ") + "]" : ""
-            print("  \(t.name)  \(t.view.shape)  \(p.summary)\(segs)")
-        }
-        print(String(format: "%.3f bits per weight over %d parameters", Double(bits) / Double(max(1, n)), n))
+        if !violations.isEmpty { throw SinkMismatch(format: PackedWriter.sinkRules.format, violations: violations) }
     }
 }
 

@@ -27,7 +27,7 @@ struct UsageError: Error, CustomStringConvertible {
 /// (files, recipes, tokenizers, statistics), 1 anything else.
 func exitCode(for error: Error) -> ExitCode {
     switch error {
-    case is UsageError, is OutputConflict: return Exit.usage
+    case is UsageError, is OutputConflict, is SinkMismatch: return Exit.usage
     case FormatError.output: return Exit.outputFailed
     // VerifyError: models that cannot be compared are inconsistent input, like a corrupt file.
     case is FormatError, is RecipeError, is TokenizerError, is VerifyError: return Exit.badInput

@@ -59,7 +59,7 @@ struct FootprintCommand: ParsableCommand {
                 config = p.config
                 weights = try WeightSizing(tensors: p.tensors, recipe: r, config: config)
                 name = "\(p.rawValue) (preset)"
-            } else if let m = model, PackedFile.isPacked(path: m) {
+            } else if let m = model, try ModelFormat.detect(m) == .packed {
                 if recipe != nil {
                     throw ValidationError("\(m) is a packed file: its weights are already quantized, so --recipe does not apply")
                 }

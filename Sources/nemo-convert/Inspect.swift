@@ -31,15 +31,14 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        let packed = PackedFile.isPacked(path: model)
         let ok: Bool
-        do { ok = packed ? try runPacked() : try runCheckpoint() } catch { fail(error) }
+        do { ok = try ModelFormat.detect(model) == .packed ? try runPacked() : try runCheckpoint() } catch { fail(error) }
         if !ok { throw Exit.badInput }
     }
 
-    /// The one place that knows input formats: packed files are recognised by their magic bytes.
+    /// A model's report, whatever its format (`ModelFormat`).
     static func load(_ path: String) throws -> ModelReport {
-        if PackedFile.isPacked(path: path) { return try report(PackedInspection(file: PackedFile(path: path))) }
+        if try ModelFormat.detect(path) == .packed { return try report(PackedInspection(file: PackedFile(path: path))) }
         let ck = try Checkpoint(path: path)
         let map = try TensorMap(checkpoint: ck, allowUnexpected: true)
         return ModelReport(checkpoint: ck, map: map)

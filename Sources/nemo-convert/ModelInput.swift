@@ -1,47 +1,15 @@
-import Calibrate
-import Model
 import Formats
+import Model
 import Tokenizer
 
-/// Opens whatever a MODEL argument names — a Hugging Face directory, a .safetensors file or a
-/// packed file — as weights for the forward pass, plus the tokenizer that came with it.
-struct ModelInput {
-    let weights: WeightProvider
-    let tokenizerPath: String?
-    let packed: PackedWeights?
-    let checkpoint: Checkpoint?
-    /// Every file this input reads, for `OutputPath.check`.
-    let files: [String]
-    let path: String
-
-    init(path: String) throws {
-        self.path = path
-        if PackedFile.isPacked(path: path) {
-            let p = try PackedWeights(path: path)
-            weights = p
-            packed = p
-            checkpoint = nil
-            tokenizerPath = nil
-            files = [path]
-            return
-        }
-        let ck = try Checkpoint(path: path)
-        weights = CheckpointWeights(map: try TensorMap(checkpoint: ck))
-        packed = nil
-        checkpoint = ck
-        files = ck.inputFiles
-        let t = ck.directory + "/tokenizer.json"
-        tokenizerPath = fileExists(t) ? t : nil
-    }
-
+extension ModelInput {
+    /// The tokenizer `--tokenizer` names, or the one that came with the model.
     func tokenizer(override: String?) throws -> Tokenizer {
         if let p = override { return try Tokenizer(contentsOf: p) }
-        if let pk = packed, let bytes = try pk.file.blob("tokenizer.json") { return try Tokenizer(json: bytes) }
-        guard let p = tokenizerPath else {
-            throw FormatError.io(file: path, message: packed == nil ? "no tokenizer.json next to the model; pass --tokenizer FILE"
-                                                                    : "the packed file carries no tokenizer.json; pass --tokenizer FILE")
+        switch try tokenizerSource() {
+        case .file(let p): return try Tokenizer(contentsOf: p)
+        case .stored(let bytes): return try Tokenizer(json: bytes)
         }
-        return try Tokenizer(contentsOf: p)
     }
 }
 

@@ -11,15 +11,15 @@ final class TensorMapTests: XCTestCase {
             XCTAssertEqual(map.skipped, [], dir)
             XCTAssertEqual(map.tensors.count, count, dir)
             XCTAssertEqual(ck.tensorNames.count, count, dir)
-            XCTAssertEqual(map.tensors.reduce(0) { $0 + $1.view.elementCount }, elements, dir)
+            XCTAssertEqual(map.tensors.reduce(0) { $0 + $1.data.elementCount }, elements, dir)
             XCTAssertEqual(Set(map.tensors.map(\.source)), Set(ck.tensorNames))
             for t in map.tensors { XCTAssertEqual(t.name, t.source, "hub names bind to themselves") }
         }
         let map = try TensorMap(checkpoint: Checkpoint(path: Fixtures.tinyMoE))
         let up = try XCTUnwrap(map.tensor(.expertUp, layer: 1, expert: 15))
         XCTAssertEqual(up.name, "backbone.layers.1.mixer.experts.15.up_proj.weight")
-        XCTAssertEqual(up.view.shape, [128, 256])
-        XCTAssertEqual(map.tensor(.routerBias, layer: 13)?.view.dtype, .f32)
+        XCTAssertEqual(up.data.shape, [128, 256])
+        XCTAssertEqual(map.tensor(.routerBias, layer: 13)?.data.dtype, .f32)
         XCTAssertNil(map.tensor(.expertUp, layer: 0, expert: 0), "layer 0 is Mamba")
     }
 
@@ -60,8 +60,8 @@ final class TensorMapTests: XCTestCase {
         for (a, b) in zip(map.tensors, ref.tensors) {
             XCTAssertEqual(a.name, b.name)
             XCTAssertEqual(a.role, b.role)
-            XCTAssertEqual(a.view.shape, b.view.shape, a.name)
-            XCTAssertTrue(a.view.bytes.elementsEqual(b.view.bytes), "\(a.name) differs from the original")
+            XCTAssertEqual(a.data.shape, b.data.shape, a.name)
+            XCTAssertTrue(a.data.plain!.bytes.elementsEqual(b.data.plain!.bytes), "\(a.name) differs from the original")
         }
         let e = try XCTUnwrap(map.tensor(.expertDown, layer: 3, expert: 7))
         XCTAssertEqual(e.source, "model.layers.3.mixer.experts.down_proj")
@@ -93,7 +93,7 @@ final class TensorMapTests: XCTestCase {
         let map = try TensorMap(checkpoint: Checkpoint(path: dir))
         XCTAssertEqual(map.tensor(.embedding)?.source, "backbone.embedding.weight")
         XCTAssertEqual(map.tensor(.embedding)?.name, "backbone.embeddings.weight")
-        XCTAssertEqual(map.tensor(.mambaConvWeight, layer: 0)?.view.shape, [384, 4])
+        XCTAssertEqual(map.tensor(.mambaConvWeight, layer: 0)?.data.shape, [384, 4])
         XCTAssertEqual(map.unexpected, [])
     }
 
@@ -121,7 +121,7 @@ final class TensorMapTests: XCTestCase {
         let head = try XCTUnwrap(map.tensor(.lmHead))
         XCTAssertEqual(head.source, "backbone.embeddings.weight")
         XCTAssertEqual(head.name, "lm_head.weight")
-        XCTAssertTrue(head.view.bytes.elementsEqual(map.tensor(.embedding)!.view.bytes))
+        XCTAssertTrue(head.data.plain!.bytes.elementsEqual(map.tensor(.embedding)!.data.plain!.bytes))
         XCTAssertEqual(ModelStats(checkpoint: ck, map: map).parameters, 10_932_880 - 4096 * 256, "the shared matrix counts once")
 
         let untied = temporaryDirectory(self)

@@ -27,9 +27,9 @@ final class FP4PackTests: XCTestCase {
             let scheme = try XCTUnwrap(QuantScheme(name))
             var checked = 0
             for t in map.tensors where [.expertUp, .expertDown, .mambaOutProj, .attnQ, .mambaInProj].contains(t.role) {
-                let (rows, cols) = Recipe.storageShape(role: t.role, shape: t.view.shape)
+                let (rows, cols) = Recipe.storageShape(role: t.role, shape: t.data.shape)
                 var w = [Float](repeating: 0, count: rows * cols)
-                FloatConversion.convert(t.view.bytes, dtype: t.view.dtype, count: rows * cols, into: &w)
+                FloatConversion.convert(t.data.plain!.bytes, dtype: t.data.dtype, count: rows * cols, into: &w)
                 var got = [Float](repeating: .nan, count: rows * cols)
                 try packed.load(t.role, layer: t.layer, expert: t.expert, into: &got)
                 // in_proj: its first SSM head's rows (the z segment's first block of rows).

@@ -131,7 +131,7 @@ final class FootprintTests: XCTestCase {
             }
             // Without a recipe, a checkpoint's weights are its stored bytes.
             let src = try WeightSizing(tensors: TensorEntry.checkpoint(map), recipe: nil, config: map.config)
-            XCTAssertEqual(src.bytes, map.tensors.reduce(0) { $0 + $1.view.info.byteCount })
+            XCTAssertEqual(src.bytes, map.tensors.reduce(0) { $0 + $1.data.byteCount })
         }
     }
 

@@ -223,7 +223,7 @@ final class ReaderFuzzTests: XCTestCase {
         let stats = CalibrationStats()
         var rng = SplitMix64(seed: 7)
         for t in map.tensors where t.role.isLinear && t.role != .embedding {
-            let w = t.view.shape.last!
+            let w = t.data.shape.last!
             stats.set(StatsKey(t.role, layer: t.layer, expert: t.expert),
                       LinearStats(width: w, rows: 64, sumSquares: (0..<w).map { _ in Double.random(in: 0...9, using: &rng) },
                                   absMax: (0..<w).map { _ in Float.random(in: 0...3, using: &rng) }, gram: nil))

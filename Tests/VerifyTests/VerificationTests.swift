@@ -60,7 +60,7 @@ final class VerificationTests: XCTestCase {
     func testZeroHeadGivesTheUniformDistribution() throws {
         let m = Fixtures.model("nemotron-h-tiny-dense")
         let zeroHead = try CheckpointWeights(path: m) { t, values in
-            if t.role == .lmHead { values.update(repeating: 0, count: t.view.elementCount) }
+            if t.role == .lmHead { values.update(repeating: 0, count: t.data.elementCount) }
         }
         let r = try verify(try CheckpointWeights(path: m), zeroHead)
         XCTAssertEqual(r.quantized.nllMean, log(4096.0), accuracy: 1e-6)
@@ -82,8 +82,8 @@ final class VerificationTests: XCTestCase {
         let m = Fixtures.model("nemotron-h-tiny-dense")
         let original = HybridModel(weights: try CheckpointWeights(path: m))
         let perturbed = HybridModel(weights: try CheckpointWeights(path: m) { t, values in
-            if t.role == .mlpDown && t.layer == 13 { values.update(repeating: 0, count: t.view.elementCount) }
-            if t.role == .finalNorm { for i in 0..<t.view.elementCount { values[i] *= 2 } }
+            if t.role == .mlpDown && t.layer == 13 { values.update(repeating: 0, count: t.data.elementCount) }
+            if t.role == .finalNorm { for i in 0..<t.data.elementCount { values[i] *= 2 } }
         })
         XCTAssertEqual(original.config.layers[13], .mlp)
 

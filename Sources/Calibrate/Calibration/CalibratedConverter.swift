@@ -37,20 +37,35 @@ public final class CalibratedConverter {
 
     public func convert(to output: String, source: Source, metadata: JSONObject, blobs: [(String, [UInt8])],
                         saveStats: String? = nil, progress: ((Progress) -> Void)? = nil) throws -> (ConvertReport, CalibrationReport) {
+        try convert(into: try PackedWriter(path: output), source: source, metadata: metadata, blobs: blobs,
+                    saveStats: saveStats, progress: progress)
+    }
+
+    /// Converts into `writer`, finished on success and discarded on any error; sequential
+    /// calibration reads the layers it wrote back from it (`TensorSink.readBack`).
+    public func convert(into writer: TensorSink, source: Source, metadata: JSONObject, blobs: [(String, [UInt8])],
+                        saveStats: String? = nil, progress: ((Progress) -> Void)? = nil) throws -> (ConvertReport, CalibrationReport) {
         let start = Date()
-        let plans = try converter.plans()
-        if case let .statistics(loaded, path) = source { try StatsFile.check(loaded, against: map, file: path) }
+        let plans: [(BoundTensor, TensorPlan)]
+        do {
+            plans = try converter.plans()
+            try SinkCheck.require(plans, fit: writer)
+        } catch { writer.discard(); throw error }
+        if case let .statistics(loaded, path) = source {
+            do { try StatsFile.check(loaded, against: map, file: path) } catch { writer.discard(); throw error }
+        }
         let L = config.layers.count
         var byLayer = [[(BoundTensor, TensorPlan)]](repeating: [], count: L)
         var pre: [(BoundTensor, TensorPlan)] = [], post: [(BoundTensor, TensorPlan)] = []
         for p in plans {
             if let l = p.0.layer { byLayer[l].append(p) } else if p.0.role == .lmHead || p.0.role == .finalNorm { post.append(p) } else { pre.append(p) }
         }
-        let writer = try PackedWriter(path: output)
         var entries: [ConvertReport.Entry] = []
         var layerSeconds: [Double] = []
         var extraDamping: [String: Double] = [:]
-        let statsWriter = try saveStats.map { try StatsFileWriter(path: $0, modelType: config.modelType, contextLength: ctx(of: source)) }
+        let statsWriter: StatsFileWriter?
+        do { statsWriter = try saveStats.map { try StatsFileWriter(path: $0, modelType: config.modelType, contextLength: ctx(of: source)) } }
+        catch { writer.discard(); throw error }
         let all = CalibrationStats()
         var tokens = 0
 
@@ -147,8 +162,8 @@ public final class CalibratedConverter {
             var meta = metadata
             meta["calibration"] = report.json
             try converter.finish(writer, metadata: meta, blobs: blobs)
-            let totalIn = plans.reduce(0) { $0 + $1.0.view.info.byteCount }
-            return (ConvertReport(output: output, inputBytes: totalIn, outputBytes: writer.fileSize,
+            let totalIn = plans.reduce(0) { $0 + $1.0.data.byteCount }
+            return (ConvertReport(output: writer.path, inputBytes: totalIn, outputBytes: writer.fileSize,
                                   seconds: Date().timeIntervalSince(start), entries: entries,
                                   compressedBytesSaved: writer.compressedBytesSaved), report)
         } catch {
@@ -229,7 +244,7 @@ public final class CalibratedConverter {
             // Experts read the latent projection's output, not the norm's, when there is one.
             if config.moe?.latentSize != nil { readers.removeAll { $0.0.role == .expertUp } }
             let cols = readers.first?.1.cols ?? 0
-            guard cols > 0, readers.allSatisfy({ $0.1.cols == cols }), producer.0.view.elementCount == cols,
+            guard cols > 0, readers.allSatisfy({ $0.1.cols == cols }), producer.0.data.elementCount == cols,
                   readers.contains(where: { $0.1.isQuantized }) else { continue }
             // Every reader sees the same rows; take the input statistics from any that has them.
             guard let input = readers.lazy.compactMap({ stats.combined($0.0.role, layer: l, expert: $0.0.expert) }).first(where: { $0.rows > 0 }),

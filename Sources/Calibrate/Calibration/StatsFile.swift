@@ -114,7 +114,7 @@ public enum StatsFile {
     public static func check(_ stats: CalibrationStats, against map: TensorMap, file: String) throws(FormatError) {
         var cols: [StatsKey: Int] = [:]
         for t in map.tensors where t.role.isLinear {
-            guard let c = t.view.shape.last else { continue }
+            guard let c = t.data.shape.last else { continue }
             cols[StatsKey(t.role, layer: t.layer, expert: t.expert)] = c
             if t.role == .expertUp { cols[StatsKey(.expertUp, layer: t.layer, expert: nil, fed: true)] = c }
             if t.role == .expertDown { cols[StatsKey(.expertDown, layer: t.layer, expert: t.expert, fed: true)] = c }

@@ -44,7 +44,9 @@ public struct ModelReport: Sendable {
         for t in map.tensors { row(t.source, role: t.role, layer: t.layer, note: nil) }
         for n in map.unexpected { row(n, role: nil, layer: nil, note: "unexpected") }
         for n in map.skipped { row(n, role: nil, layer: nil, note: "skipped") }
-        self.init(path: ck.directory, format: "safetensors", fileCount: ck.files.count, config: ck.config,
+        for n in map.scales { row(n, role: nil, layer: nil, note: "scale") }
+        for n in map.runtimeOnly { row(n, role: nil, layer: nil, note: "runtime scale") }
+        self.init(path: ck.directory, format: "safetensors" + (map.quantization.map { " (\($0.summary))" } ?? ""), fileCount: ck.files.count, config: ck.config,
                   stats: ModelStats(checkpoint: ck, map: map), rows: rows)
     }
 

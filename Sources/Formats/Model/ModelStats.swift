@@ -35,7 +35,7 @@ public struct ModelStats: Equatable, Sendable {
         var routed: [Int: (sum: Int, count: Int)] = [:]
         let embeddingSource = map.tensor(.embedding)?.source
         for t in map.tensors {
-            let n = t.view.elementCount
+            let n = t.data.elementCount
             switch t.role {
             case .routerBias:
                 buffers += n

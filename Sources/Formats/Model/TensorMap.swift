@@ -5,7 +5,8 @@ public struct BoundTensor: @unchecked Sendable {
     public let role: TensorRole
     public let layer: Int?
     public let expert: Int?
-    public let view: TensorView
+    /// Its values: a mapped view, or codes and scales decoded on demand (`TensorSource`).
+    public let data: TensorSource
     /// The checkpoint tensor it was bound from: differs from `name` for `model.`-prefixed or
     /// stacked experts (the whole `[E, out, in]` tensor) and a tied lm_head (the embedding).
     public let source: String
@@ -26,6 +27,12 @@ public struct TensorMap: @unchecked Sendable {
     public let unexpected: [String]
     /// Source tensors deliberately skipped (`mtp.*`).
     public let skipped: [String]
+    /// The checkpoint's quantized layout, when it is already quantized (`QuantizedLayout`).
+    public let quantization: (any QuantizedLayout)?
+    /// Tensors the quantized layout keeps for the runtime only (activation and KV-cache scales).
+    public let runtimeOnly: [String]
+    /// Scale tensors the quantized layout read to decode the weights beside them.
+    public let scales: [String]
     private let byKey: [Key: Int]
 
     struct Key: Hashable { let role: TensorRole; let layer: Int; let expert: Int }
@@ -118,12 +125,13 @@ public struct TensorMap: @unchecked Sendable {
     /// a short pattern). `inspect` allows them, to list them.
     public init(checkpoint: Checkpoint, allowUnexpected: Bool = false) throws(FormatError) {
         try self.init(config: checkpoint.config, source: checkpoint.directory, names: checkpoint.tensorNames,
-                      allowUnexpected: allowUnexpected, view: { checkpoint.view($0) })
+                      allowUnexpected: allowUnexpected, quantization: checkpoint.quantization, view: { checkpoint.view($0) })
     }
 
     public init(config: ModelConfig, source: String, names: [String], allowUnexpected: Bool = false,
-                view: (String) -> TensorView?) throws(FormatError) {
+                quantization: (any QuantizedLayout)? = nil, view: (String) -> TensorView?) throws(FormatError) {
         self.config = config
+        self.quantization = quantization
         let c = config
         if c.attention?.bias == true || c.mlp?.bias == true || c.mamba?.projBias == true {
             throw FormatError.unsupported(file: source, tensor: nil, message: "projection biases (attention_bias / mlp_bias / use_bias = true) are not supported")
@@ -140,6 +148,7 @@ public struct TensorMap: @unchecked Sendable {
             canonical[String(s)] = n
         }
         var used = Set<String>(minimumCapacity: names.count)
+        var scaleNames: [String] = []
         var list: [BoundTensor] = []
         list.reserveCapacity(names.count)
         var byKey = [Key: Int](minimumCapacity: names.count)
@@ -152,15 +161,23 @@ public struct TensorMap: @unchecked Sendable {
             if reported.insert(src).inserted { mismatched.append(message) }
         }
 
+        // A quantized layout turns a stored weight (and the scales it finds beside it) into a source.
+        func decoded(_ name: String, _ t: TensorView) throws(FormatError) -> TensorSource {
+            guard let q = quantization else { return TensorSource(t) }
+            let (s, consumed) = try q.bind(weight: name, view: t, lookup: view)
+            for n in consumed where used.insert(n).inserted { scaleNames.append(n) }
+            return s
+        }
+
         @discardableResult
-        func bind(_ role: TensorRole, layer: Int?, expert: Int?, shape: [Int], optional: Bool = false) -> Bool {
+        func bind(_ role: TensorRole, layer: Int?, expert: Int?, shape: [Int], optional: Bool = false) throws(FormatError) -> Bool {
             let hub = role.hubName(layer: layer, expert: expert)
             let outName = (role == .lmHead ? "" : "backbone.") + hub
-            var v: TensorView?
+            var v: TensorSource?
             var from = ""
             var stacked: [Int]?
             if let src = canonical[hub], let t = view(src) {
-                used.insert(src); v = t; from = src
+                used.insert(src); v = try decoded(src, t); from = src
             } else if let k = expert, let l = layer {
                 // Stacked experts: layers.L.mixer.experts.{up,down}_proj[.weight] of shape [E, out, in].
                 let proj = role == .expertUp ? "up_proj" : "down_proj"
@@ -171,7 +188,10 @@ public struct TensorMap: @unchecked Sendable {
                             mismatch(src, "\(src): shape \(t.shape), expected \([c.moe!.experts] + shape)")
                             return false
                         }
-                        v = t.slice(k, name: outName)
+                        if quantization != nil, try decoded(src, t).encoded != nil {
+                            throw FormatError.unsupported(file: t.path, tensor: src, message: "stacked quantized expert tensors are not read; per-expert tensors are")
+                        }
+                        v = TensorSource(t.slice(k, name: outName))
                         from = src
                         stacked = t.shape
                         break
@@ -179,7 +199,7 @@ public struct TensorMap: @unchecked Sendable {
                 }
             }
             if v == nil && role == .lmHead && c.tieWordEmbeddings, let src = canonical["embeddings.weight"], let t = view(src) {
-                v = t; from = src
+                v = try decoded(src, t); from = src
             }
             guard let t = v else {
                 if !optional { missing.append(outName) }
@@ -196,22 +216,22 @@ public struct TensorMap: @unchecked Sendable {
                 }
                 return false
             }
-            guard t.dtype.isFloatingPoint else {
+            guard t.encoded != nil || t.dtype.isFloatingPoint else {
                 mismatch(from, "\(from): dtype \(t.dtype.rawValue) is not a floating-point type")
                 return false
             }
             byKey[Key(role: role, layer: layer ?? -1, expert: expert ?? -1)] = list.count
-            list.append(BoundTensor(name: outName, role: role, layer: layer, expert: expert, view: t, source: from))
+            list.append(BoundTensor(name: outName, role: role, layer: layer, expert: expert, data: t, source: from))
             return true
         }
 
         let h = c.hiddenSize
-        bind(.embedding, layer: nil, expert: nil, shape: [c.vocabSize, h])
+        try bind(.embedding, layer: nil, expert: nil, shape: [c.vocabSize, h])
         for l in 0..<c.layers.count {
             let tpl = Self.layerTemplate(of: c, layer: l)
             var i = 0
             while i < tpl.count {
-                guard tpl[i].perExpert else { bind(tpl[i].role, layer: l, expert: nil, shape: tpl[i].shape); i += 1; continue }
+                guard tpl[i].perExpert else { try bind(tpl[i].role, layer: l, expert: nil, shape: tpl[i].shape); i += 1; continue }
                 var j = i
                 while j < tpl.count && tpl[j].perExpert { j += 1 }
                 // Bounded by what the checkpoint holds: a config claiming 2^24 experts stops at
@@ -220,7 +240,7 @@ public struct TensorMap: @unchecked Sendable {
                 for k in 0..<n {
                     let before = missing.count
                     var ok = true
-                    for t in tpl[i..<j] where !bind(t.role, layer: l, expert: k, shape: t.shape) { ok = false }
+                    for t in tpl[i..<j] { if try !bind(t.role, layer: l, expert: k, shape: t.shape) { ok = false } }
                     if ok { continue }
                     if k + 1 < n && missing.count > before {
                         missing[missing.count - 1] += " (experts \(k + 1)...\(n - 1) of layer \(l) not looked for: config.json says \(n))"
@@ -230,8 +250,8 @@ public struct TensorMap: @unchecked Sendable {
                 i = j
             }
         }
-        bind(.finalNorm, layer: nil, expert: nil, shape: [h])
-        bind(.lmHead, layer: nil, expert: nil, shape: [c.vocabSize, h])
+        try bind(.finalNorm, layer: nil, expert: nil, shape: [h])
+        try bind(.lmHead, layer: nil, expert: nil, shape: [c.vocabSize, h])
 
         if !missing.isEmpty || !mismatched.isEmpty {
             var parts: [String] = []
@@ -245,7 +265,17 @@ public struct TensorMap: @unchecked Sendable {
             }
             throw FormatError.modelMismatch(file: source, message: parts.joined(separator: "; "))
         }
-        let unused = names.filter { !used.contains($0) && !$0.hasPrefix("mtp.") }
+        var unused = names.filter { !used.contains($0) && !$0.hasPrefix("mtp.") }
+        var runtimeOnly: [String] = []
+        if let q = quantization {
+            runtimeOnly = unused.filter(q.isRuntimeOnly)
+            for n in runtimeOnly { if let t = view(n) { try q.checkRuntimeOnly(n, view: t) } }
+            unused.removeAll(where: q.isRuntimeOnly)
+        }
+        if !allowUnexpected, quantization == nil, let scale = unused.first(where: QuantizedLayouts.looksLikeQuantizationTensor) {
+            throw FormatError.modelMismatch(file: source, message: "'\(scale)' looks like a quantization tensor (a scale or packed codes), "
+                + "but config.json has no quantization_config saying how to read the weights with it; reading them without would give another model")
+        }
         if !allowUnexpected && !unused.isEmpty {
             throw FormatError.modelMismatch(file: source, message: "\(unused.count) tensor(s) the config does not use, which would be dropped: "
                 + unused.prefix(20).joined(separator: ", ") + (unused.count > 20 ? ", …" : "")
@@ -255,5 +285,7 @@ public struct TensorMap: @unchecked Sendable {
         self.byKey = byKey
         unexpected = unused
         self.skipped = skipped
+        self.runtimeOnly = runtimeOnly
+        scales = scaleNames
     }
 }

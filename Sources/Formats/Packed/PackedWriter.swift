@@ -4,7 +4,9 @@
 /// every section's final offset, size and checksum, goes at the end, and the fixed preamble that
 /// points at it is written last. Everything happens in a temporary file that only `finish`
 /// renames into place, so an error, a dropped writer or an interrupt leaves no output.
-public final class PackedWriter {
+///
+/// It is the first `TensorSink`: the converter streams tensors into it through that interface.
+public final class PackedWriter: TensorSink {
     public static let magic: [UInt8] = Array("NEMOPACK".utf8)
     public static let version: UInt32 = 1
     public static let preambleSize = 64
@@ -38,9 +40,9 @@ public final class PackedWriter {
     /// Appends one section. `encoding` other than `.raw` is a request: the bytes are compressed and
     /// stored compressed only when that saves `minimumSaving` or more.
     public func writeSection(_ bytes: UnsafeRawBufferPointer, encoding: SectionEncoding = .raw) throws(FormatError) -> PackedSection {
-        try beginSection(encoding: encoding)
-        try appendToSection(bytes)
-        return try endSection()
+        try openSection(encoding: encoding)
+        try appendPiece(bytes)
+        return try closeSection()
     }
 
     private struct OpenSection {
@@ -56,12 +58,12 @@ public final class PackedWriter {
     /// Starts a section written in pieces, so a tensor larger than memory streams through. With a
     /// compressed encoding each piece becomes its own zstd frame (byte-grouped within the piece);
     /// whether compression pays is decided on the first piece.
-    public func beginSection(encoding: SectionEncoding = .raw) throws(FormatError) {
+    func openSection(encoding: SectionEncoding = .raw) throws(FormatError) {
         precondition(open == nil, "a section is already open")
         open = OpenSection(offset: position, encoding: encoding)
     }
 
-    public func appendToSection(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
+    func appendPiece(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
         guard var s = open else { preconditionFailure("no open section") }
         defer { open = s }
         if !s.decided {
@@ -100,7 +102,7 @@ public final class PackedWriter {
         }
     }
 
-    public func endSection() throws(FormatError) -> PackedSection {
+    func closeSection() throws(FormatError) -> PackedSection {
         guard let s = open else { preconditionFailure("no open section") }
         open = nil
         // Hash what is on disk (in the page cache): the check covers the bytes as written.
@@ -176,6 +178,53 @@ public final class PackedWriter {
     /// Abandons the output: the temporary file is removed.
     public func discard() {
         file.discard()
+    }
+
+    // MARK: TensorSink
+
+    /// A packed file stores every scheme, mixed per row segment, with any scale type.
+    public static let sinkRules = SinkRules.anything
+    public var rules: SinkRules { Self.sinkRules }
+
+    private var current: (tensor: SinkTensor, sections: [String: PackedSection], section: String?)?
+
+    public func beginTensor(_ tensor: SinkTensor) throws(FormatError) {
+        precondition(current == nil, "tensor \(current!.tensor.name) is still open")
+        current = (tensor, [:], nil)
+    }
+
+    public func beginSection(_ name: String, encoding: SectionEncoding) throws(FormatError) {
+        precondition(current != nil && current!.section == nil, "no open tensor, or a section is already open")
+        guard current!.sections[name] == nil else {
+            throw FormatError.invalidTensor(file: path, tensor: current!.tensor.name, message: "section '\(name)' written twice")
+        }
+        current!.section = name
+        try openSection(encoding: encoding)
+    }
+
+    public func appendToSection(_ bytes: UnsafeRawBufferPointer) throws(FormatError) { try appendPiece(bytes) }
+
+    public func endSection() throws(FormatError) {
+        let s = try closeSection()
+        current!.sections[current!.section!] = s
+        current!.section = nil
+    }
+
+    @discardableResult
+    public func endTensor(attributes: JSONObject) throws(FormatError) -> Int {
+        guard let c = current, c.section == nil else { preconditionFailure("no open tensor, or a section is still open") }
+        current = nil
+        let t = c.tensor
+        try add(PackedTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.shape, scheme: t.scheme,
+                             sourceDType: t.sourceDType, sections: c.sections, attributes: attributes))
+        return c.sections.values.reduce(0) { $0 + $1.length }
+    }
+
+    public func readBack(tensor name: String, section: String) throws(FormatError) -> [UInt8]? {
+        guard let s = tensor(name)?.sections[section] else {
+            throw FormatError.invalidTensor(file: path, tensor: name, message: "missing section '\(section)'")
+        }
+        return s.encoding == .raw ? try readBack(s) : nil
     }
 
     /// JSON has no Infinity or NaN; config.json files carry them (time_step_limit), so they are

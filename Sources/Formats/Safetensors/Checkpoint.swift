@@ -17,6 +17,8 @@ public final class Checkpoint: @unchecked Sendable {
     /// Every file a conversion reads: config.json, the index, the shards and tokenizer.json (when
     /// present). An output must be none of them.
     public let inputFiles: [String]
+    /// How the weights are quantized, when config.json (or a side file) says they are.
+    public let quantization: (any QuantizedLayout)?
     private let location: [String: (file: Int, info: TensorInfo)]
 
     /// Opens a model directory, or a single .safetensors file whose directory holds config.json.
@@ -42,6 +44,7 @@ public final class Checkpoint: @unchecked Sendable {
             throw FormatError.invalidConfig(file: configPath, message: "not valid JSON: \(error)")
         }
         config = try ModelConfig(json: json, file: configPath)
+        quantization = try QuantizedLayouts.detect(config: json, configPath: configPath, directory: dir)
 
         let indexPath = join(dir, "model.safetensors.index.json")
         var files: [SafetensorsFile] = []
@@ -85,6 +88,7 @@ public final class Checkpoint: @unchecked Sendable {
         if single == nil && !fileExists(join(dir, "model.safetensors")) && fileExists(indexPath) { inputs.append(indexPath) }
         inputs += files.map(\.path)
         if fileExists(join(dir, "tokenizer.json")) { inputs.append(join(dir, "tokenizer.json")) }
+        if let q = quantization, let side = q.json["declared_in"]?.stringValue, side != configPath { inputs.append(side) }
         self.inputFiles = inputs
     }
 

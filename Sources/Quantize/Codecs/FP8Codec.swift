@@ -12,6 +12,7 @@ public struct FP8Codec: QuantCodec, QuantGrid {
 
     public var name: String { perTensor ? "fp8-tensor" : "fp8-channel" }
     public var payloadBits: Int { 8 }
+    public var scaledCodeDType: DType? { .f8e4m3 }
     public var codeElement: ElementType { .e4m3 }
     public func codeBytesPerRow(cols: Int) -> Int { cols }
     public func scalesPerRow(cols: Int) -> Int { perTensor ? 0 : 1 }

@@ -49,6 +49,11 @@ public protocol QuantCodec: Sendable {
     var grid: QuantGrid? { get }
     /// The source dtype whose bytes are this format's codes, which the converter copies unchanged.
     var verbatimDType: DType? { get }
+    /// The dtype of codes whose value is the code times one Float32 scale — per row
+    /// (`scalesPerRow` 1) or per block of rows (`rowBlockScale` stored in `scales`) — when this
+    /// format stores exactly that (FP8: E4M3 × scale). A source that already holds such codes
+    /// (`ScaledCodes`: a ModelOpt FP8 checkpoint) is then copied, not re-quantized.
+    var scaledCodeDType: DType? { get }
     /// How the converter stores the codes of a vector (matrices stay raw).
     var compression: SectionEncoding { get }
     /// What the scales of a [rows, cols] segment cover, for `inspect` (per-row codecs only; block
@@ -61,6 +66,7 @@ extension QuantCodec {
     public var hasZeroPoints: Bool { false }
     public var rowBlockScale: RowBlockScale? { nil }
     public var verbatimDType: DType? { nil }
+    public var scaledCodeDType: DType? { nil }
     // Quantized codes barely compress (docs/PERFORMANCE.md: 0.82–0.91).
     public var compression: SectionEncoding { .raw }
     public func describeScales(rows: Int, cols: Int) -> String { "no scales" }

@@ -86,8 +86,7 @@ extension Converter {
     /// dropped from the resident set, so memory stays at a few chunks however large the tensor;
     /// the main thread writes the previous chunk's codes meanwhile.
     func writeRoundToNearest(_ seg: TensorPlan.Segment, _ src: TensorView, cols: Int, tensor: String,
-                             to writer: PackedWriter) throws -> [String: PackedSection] {
-        var sections: [String: PackedSection] = [:]
+                             to writer: TensorSink) throws {
         let n = seg.rows.count, es = src.dtype.byteSize, rowBytes = cols * es
         let codec = seg.scheme.codec, rule = codec.rowBlockScale
         let perRowCodes = codec.codeBytesPerRow(cols: cols)
@@ -135,7 +134,7 @@ extension Converter {
             blockScales = merged.map(rule.scale)
         }
 
-        try writer.beginSection(encoding: .raw)
+        try writer.beginSection(seg.section("codes"), encoding: .raw)
         try scales.withUnsafeMutableBytes { sp in
             try zeros.withUnsafeMutableBufferPointer { zp in
                 let sBase = sp.baseAddress, zBase = zp.baseAddress, bs = blockScales
@@ -181,18 +180,16 @@ extension Converter {
                 }
             }
         }
-        sections[seg.section("codes")] = try writer.endSection()
-        sections.merge(try writeScaleSections(seg, cols: cols, scales: scales, zeros: zeros, blockScales: blockScales,
-                                              file: src.path, tensor: tensor, to: writer)) { a, _ in a }
-        return sections
+        try writer.endSection()
+        try writeScaleSections(seg, cols: cols, scales: scales, zeros: zeros, blockScales: blockScales,
+                               file: src.path, tensor: tensor, to: writer)
     }
 
     /// Writes a segment's scale sections after its codes, as its codec declares them: per-row
     /// scales (`scales`, in the codec's element type) and zero points, and the block scales —
     /// in `scales` (fp8-tensor) or in `global_scales` (NVFP4). Float32 scales are checked finite.
     func writeScaleSections(_ seg: TensorPlan.Segment, cols: Int, scales: [UInt8], zeros: [UInt8], blockScales: [Float]?,
-                            file: String, tensor: String, to writer: PackedWriter) throws -> [String: PackedSection] {
-        var sections: [String: PackedSection] = [:]
+                            file: String, tensor: String, to writer: TensorSink) throws {
         let codec = seg.scheme.codec
         if codec.scaleElement == .f32 {
             try BadElements.checkScales(scales.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) },
@@ -200,17 +197,16 @@ extension Converter {
         }
         if let bs = blockScales { try BadElements.checkScales(bs, file: file, tensor: tensor, scheme: seg.scheme) }
         if codec.rowBlockScale?.storage == .scales {
-            sections[seg.section("scales")] = try blockScales!.withUnsafeBytes { try writer.writeSection($0) }
+            try blockScales!.withUnsafeBytes { try writer.writeSection(seg.section("scales"), $0) }
         } else if !scales.isEmpty {
-            sections[seg.section("scales")] = try scales.withUnsafeBytes { try writer.writeSection($0) }
+            try scales.withUnsafeBytes { try writer.writeSection(seg.section("scales"), $0) }
         }
         if !zeros.isEmpty {
-            sections[seg.section("zero_points")] = try zeros.withUnsafeBytes { try writer.writeSection($0) }
+            try zeros.withUnsafeBytes { try writer.writeSection(seg.section("zero_points"), $0) }
         }
         if codec.rowBlockScale?.storage == .globalScales {
-            sections[seg.section("global_scales")] = try blockScales!.withUnsafeBytes { try writer.writeSection($0) }
+            try blockScales!.withUnsafeBytes { try writer.writeSection(seg.section("global_scales"), $0) }
         }
-        return sections
     }
 }
 

@@ -27,9 +27,14 @@ public struct ConvertReport: Sendable {
     }
 }
 
-/// Streams a checkpoint into a packed file, tensor by tensor and, within a tensor, in chunks of
-/// rows, so memory holds a few chunks (64 MB of Float32 by default), never a whole model or even
-/// a whole embedding.
+/// Streams a checkpoint into a `TensorSink` (a packed file by default), tensor by tensor and,
+/// within a tensor, in chunks of rows, so memory holds a few chunks (64 MB of Float32 by default),
+/// never a whole model or even a whole embedding.
+///
+/// Sources are read through `TensorSource`: plain BF16/F16/F32 tensors in place (the fused
+/// round-to-nearest path and verbatim copies read the mapped bytes), encoded ones (an FP8
+/// checkpoint's codes and scales) a chunk of decoded rows at a time — or, when the target scheme
+/// stores exactly what the source holds, by copying codes and scales (`copyScaledCodes`).
 public final class Converter {
     public let map: TensorMap
     public let recipe: Recipe
@@ -48,42 +53,56 @@ public final class Converter {
     /// Every tensor's plan, in file order.
     public func plans() throws -> [(BoundTensor, TensorPlan)] {
         try map.tensors.map { t in
-            (t, try recipe.plan(name: t.name, role: t.role, layer: t.layer, shape: t.view.shape,
-                                sourceDType: t.view.dtype, config: map.config))
+            (t, try recipe.plan(name: t.name, role: t.role, layer: t.layer, shape: t.data.shape,
+                                sourceDType: t.data.dtype, config: map.config))
         }
+    }
+
+    /// What in the plans `sink` cannot store, one line each; empty when it takes them all.
+    public func violations(of sink: TensorSink) throws -> [String] {
+        SinkCheck.violations(try plans(), rules: sink.rules)
     }
 
     /// Converts into `output` atomically. `metadata` goes into the header next to the model
     /// config, recipe and producer; `blobs` are stored files (tokenizer.json).
     public func convert(to output: String, metadata: JSONObject, blobs: [(String, [UInt8])],
                         progress: ((_ done: Int, _ total: Int, _ name: String) -> Void)? = nil) throws -> ConvertReport {
+        try convert(into: try PackedWriter(path: output), metadata: metadata, blobs: blobs, progress: progress)
+    }
+
+    /// Converts into `sink`, which is finished (renamed into place) on success and discarded on
+    /// any error. The plan is checked against what the sink stores before anything is written.
+    public func convert(into sink: TensorSink, metadata: JSONObject, blobs: [(String, [UInt8])],
+                        progress: ((_ done: Int, _ total: Int, _ name: String) -> Void)? = nil) throws -> ConvertReport {
         let start = Date()
-        let plans = try plans()
-        let writer = try PackedWriter(path: output)
-        var entries: [ConvertReport.Entry] = []
-        let totalIn = plans.reduce(0) { $0 + $1.0.view.info.byteCount }
-        var doneIn = 0
-        for (i, (t, plan)) in plans.enumerated() {
-            progress?(doneIn, totalIn, t.name)
-            // Cold files: have the kernel read the start of the next tensor while this one converts.
-            if i + 1 < plans.count {
-                let next = plans[i + 1].0.view
-                next.file.willNeed(offset: next.info.offset, count: min(next.info.byteCount, chunkBytes / 2))
+        do {
+            let plans = try plans()
+            try SinkCheck.require(plans, fit: sink)
+            var entries: [ConvertReport.Entry] = []
+            let totalIn = plans.reduce(0) { $0 + $1.0.data.byteCount }
+            var doneIn = 0
+            for (i, (t, plan)) in plans.enumerated() {
+                progress?(doneIn, totalIn, t.name)
+                // Cold files: have the kernel read the start of the next tensor while this one converts.
+                if i + 1 < plans.count { plans[i + 1].0.data.willNeed(bytes: chunkBytes / 2) }
+                entries.append(try writeTensor(t, plan, to: sink))
+                doneIn += t.data.byteCount
+                if delayPerTensor > 0 { Thread.sleep(forTimeInterval: delayPerTensor) }
             }
-            entries.append(try writeTensor(t, plan, to: writer))
-            doneIn += t.view.info.byteCount
-            if delayPerTensor > 0 { Thread.sleep(forTimeInterval: delayPerTensor) }
+            try finish(sink, metadata: metadata, blobs: blobs)
+            progress?(totalIn, totalIn, "")
+            return ConvertReport(output: sink.path, inputBytes: totalIn, outputBytes: sink.fileSize,
+                                 seconds: Date().timeIntervalSince(start), tensors: entries,
+                                 compressedBytesSaved: sink.compressedBytesSaved)
+        } catch {
+            sink.discard()
+            throw error
         }
-        try finish(writer, metadata: metadata, blobs: blobs)
-        progress?(totalIn, totalIn, "")
-        return ConvertReport(output: output, inputBytes: totalIn, outputBytes: writer.fileSize,
-                             seconds: Date().timeIntervalSince(start), tensors: entries,
-                             compressedBytesSaved: writer.compressedBytesSaved)
     }
 
     /// Stores the blobs and the header (metadata plus this converter's recipe) and renames the
     /// file into place.
-    public func finish(_ writer: PackedWriter, metadata: JSONObject, blobs: [(String, [UInt8])]) throws {
+    public func finish(_ writer: TensorSink, metadata: JSONObject, blobs: [(String, [UInt8])]) throws {
         for (name, bytes) in blobs { try writer.addBlob(name, bytes) }
         var meta = metadata
         meta["recipe"] = recipe.json
@@ -93,45 +112,47 @@ public final class Converter {
     /// Encodes one tensor into `writer` and adds its table entry. `encoder` replaces
     /// round-to-nearest for the quantized segments (calibrated conversion); `attributes` are
     /// stored in the tensor's entry next to its segments.
-    public func writeTensor(_ t: BoundTensor, _ plan: TensorPlan, to writer: PackedWriter,
+    public func writeTensor(_ t: BoundTensor, _ plan: TensorPlan, to writer: TensorSink,
                             encoder: SegmentEncoder? = nil, attributes: JSONObject = [:]) throws -> ConvertReport.Entry {
         // The source data's hash (docs/FORMAT.md, `source_xxh64`) lets verify tell whether the
         // original it is given is the one this pack was made from. Computed on another core while
         // the tensor encodes, over the same pages, so it costs no extra read and little time.
         let hash = SourceHash()
         let hashing = DispatchGroup()
-        DispatchQueue.global().async(group: hashing) { [view = t.view] in hash.value = XXH64.hash(view.bytes) }
-        let sections: [String: PackedSection]
-        do { sections = try write(t, plan, writer, encoder) } catch { hashing.wait(); throw error }
+        DispatchQueue.global().async(group: hashing) { [data = t.data] in hash.value = data.contentHash() }
+        let written: Int
+        do {
+            try writer.beginTensor(SinkTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.data.shape,
+                                              scheme: plan.summary, segments: plan.segments.map { ($0.name, $0.scheme.description) },
+                                              sourceDType: t.data.dtype))
+            try write(t, plan, writer, encoder)
+        } catch { hashing.wait(); throw error }
         hashing.wait()
         var attrs = attributes
         attrs["segments"] = plan.segmentsJSON
         attrs["source_xxh64"] = .string(XXH64.hex(hash.value))
-        try writer.add(PackedTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.view.shape,
-                                    scheme: plan.summary, sourceDType: t.view.dtype, sections: sections, attributes: attrs))
+        written = try writer.endTensor(attributes: attrs)
         // The source pages were read once; let the kernel drop them from our resident set.
-        t.view.file.dontNeed(offset: t.view.info.offset, count: t.view.info.byteCount)
-        return .init(name: t.name, role: t.role, shape: t.view.shape, scheme: plan.summary,
-                     inputBytes: t.view.info.byteCount, outputBytes: sections.values.reduce(0) { $0 + $1.length },
-                     elements: t.view.elementCount)
+        t.data.dontNeed()
+        return .init(name: t.name, role: t.role, shape: t.data.shape, scheme: plan.summary,
+                     inputBytes: t.data.byteCount, outputBytes: written, elements: t.data.elementCount)
     }
 
-    private func write(_ t: BoundTensor, _ plan: TensorPlan, _ writer: PackedWriter,
-                       _ encoder: SegmentEncoder?) throws -> [String: PackedSection] {
-        var sections: [String: PackedSection] = [:]
-        let cols = plan.cols, src = t.view, es = src.dtype.byteSize
+    private func write(_ t: BoundTensor, _ plan: TensorPlan, _ writer: TensorSink, _ encoder: SegmentEncoder?) throws {
+        let cols = plan.cols, data = t.data
         let rowsPerChunk = max(1, chunkBytes / max(1, cols * 4))
         for seg in plan.segments {
             let n = seg.rows.count
             // High precision in the source's own dtype: copy the bytes, compressed where it pays —
             // unless an encoder is given, which may rewrite every row (activation-aware scaling
             // scales all columns of in_proj, its high-precision dt rows included).
-            if encoder == nil && SegmentCodec.isVerbatim(seg.scheme, source: src.dtype) {
+            if encoder == nil, let src = data.plain, SegmentCodec.isVerbatim(seg.scheme, source: src.dtype) {
+                let es = src.dtype.byteSize
                 // Matrices stay raw although BF16 would compress to ~0.68: readers use them in
                 // place (the embedding a few rows per batch, lm_head whole for every batch) instead
                 // of decoding hundreds of MB each time, and zstd (~0.5 GB/s, one thread) would be
                 // the slowest step of a conversion. Vectors (norms, conv, A_log, D) are compressed.
-                try writer.beginSection(encoding: t.role.isLinear ? .raw : SegmentCodec.compression(for: seg.scheme))
+                try writer.beginSection(seg.section("codes"), encoding: t.role.isLinear ? .raw : SegmentCodec.compression(for: seg.scheme))
                 var r = 0
                 while r < n {
                     let m = min(rowsPerChunk, n - r)
@@ -148,11 +169,15 @@ public final class Converter {
                     src.file.dontNeed(offset: src.info.offset + off, count: m * cols * es)
                     r += m
                 }
-                sections[seg.section("codes")] = try writer.endSection()
+                try writer.endSection()
                 continue
             }
-            if encoder == nil {
-                sections.merge(try writeRoundToNearest(seg, src, cols: cols, tensor: t.name, to: writer)) { a, _ in a }
+            // The source already stores this scheme's codes and scales: copy them, bit for bit.
+            if encoder == nil, let sc = data.encoded?.scaledCodes, try copyScaledCodes(seg, sc, tensor: t.name, file: data.path, to: writer) {
+                continue
+            }
+            if encoder == nil, let src = data.plain {
+                try writeRoundToNearest(seg, src, cols: cols, tensor: t.name, to: writer)
                 continue
             }
             let codec = seg.scheme.codec
@@ -171,12 +196,12 @@ public final class Converter {
             let bad = BadElements(workers: 1)
             defer { bad.deallocate() }
             func load(_ r: Int, _ m: Int) throws {
-                let off = (seg.rows.lowerBound + r) * cols * es
-                FloatConversion.convert(UnsafeRawBufferPointer(rebasing: src.bytes[off..<(off + m * cols * es)]),
-                                        dtype: src.dtype, count: m * cols, into: floats)
+                // By element: the plan's rows (a vector is one row of n) need not be the source's.
+                let first = (seg.rows.lowerBound + r) * cols
+                try data.readElements(first..<(first + m * cols), into: floats)
                 if NonFinite.any(floats, m * cols) {
                     bad.source(0, floats, m * cols, at: r * cols)
-                    try bad.check(file: src.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
+                    try bad.check(file: data.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
                 }
                 encoder?.transform(floats, rows: m, cols: cols, segment: seg, firstRow: r)
             }
@@ -200,7 +225,7 @@ public final class Converter {
                 blockScales = maxes.map(rule.scale)
             }
 
-            try writer.beginSection(encoding: .raw)
+            try writer.beginSection(seg.section("codes"), encoding: .raw)
             var r = 0
             while r < n {
                 let m = min(rowsPerChunk, n - r)
@@ -228,7 +253,7 @@ public final class Converter {
                         if let d = codec.verbatimDType, d != .f32 {
                             if NonFinite.any(codes, dtype: d, m * cols) {
                                 bad.encoded(0, floats, codes, d, m * cols, at: r * cols)
-                                try bad.check(file: src.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
+                                try bad.check(file: data.path, tensor: t.name, scheme: seg.scheme, firstRow: seg.rows.lowerBound, cols: cols)
                             }
                         }
                         try writer.appendToSection(UnsafeRawBufferPointer(start: codes, count: m * perRowCodes))
@@ -236,11 +261,10 @@ public final class Converter {
                 }
                 r += m
             }
-            sections[seg.section("codes")] = try writer.endSection()
-            sections.merge(try writeScaleSections(seg, cols: cols, scales: scales, zeros: zeros, blockScales: blockScales,
-                                                  file: src.path, tensor: t.name, to: writer)) { a, _ in a }
+            try writer.endSection()
+            try writeScaleSections(seg, cols: cols, scales: scales, zeros: zeros, blockScales: blockScales,
+                                   file: data.path, tensor: t.name, to: writer)
         }
-        return sections
     }
 }
 

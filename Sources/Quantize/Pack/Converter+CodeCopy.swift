@@ -1,0 +1,53 @@
+import Formats
+
+extension Converter {
+    /// Stores segment `seg` by copying the source's codes and scales, when its codec stores
+    /// exactly what the source holds (`QuantCodec.scaledCodeDType`): a ModelOpt FP8 weight
+    /// converted to `fp8-channel`, or to `fp8-tensor` when each block of rows shares one source
+    /// scale. The values read back are then the source's bit for bit, where re-quantizing the
+    /// decoded values could move codes. Returns false (nothing written) when the copy does not fit.
+    func copyScaledCodes(_ seg: TensorPlan.Segment, _ sc: ScaledCodes, tensor: String, file: String,
+                         to writer: TensorSink) throws -> Bool {
+        let codec = seg.scheme.codec
+        guard sc.codeElement == .f8e4m3, codec.scaledCodeDType == sc.codeElement, !codec.hasZeroPoints,
+              codec.codeBytesPerRow(cols: sc.cols) == sc.cols else { return false }
+        let rows = seg.rows
+        let scales: [Float]
+        if codec.scalesPerRow(cols: sc.cols) == 1, codec.scaleElement == .f32, codec.rowBlockScale == nil {
+            scales = Array(sc.rowScales[rows])
+        } else if codec.scalesPerRow(cols: sc.cols) == 0, codec.rowBlockScale?.storage == .scales {
+            // One scale per block of rows: the copy holds only if the source's rows in each block agree.
+            let block = max(1, seg.blockRows ?? rows.count)
+            var blockScales: [Float] = []
+            var r = rows.lowerBound
+            while r < rows.upperBound {
+                let end = min(rows.upperBound, r + block)
+                let s = sc.rowScales[r]
+                guard sc.rowScales[r..<end].allSatisfy({ $0 == s }) else { return false }
+                blockScales.append(s)
+                r = end
+            }
+            guard blockScales.count == seg.rowBlocks else { return false }
+            scales = blockScales
+        } else {
+            return false
+        }
+        let codes = UnsafeRawBufferPointer(rebasing: sc.codes[(rows.lowerBound * sc.cols)..<(rows.upperBound * sc.cols)])
+        // The codes are stored unchanged, so a NaN code would be stored too: refuse it, as for any source.
+        // E4M3 has no infinity; its NaN is the all-ones magnitude 0x7F.
+        if let i = codes.firstIndex(where: { $0 & 0x7F == 0x7F }) {
+            throw FormatError.invalidTensor(file: file, tensor: tensor, message:
+                "non-finite \(sc.codeElement.rawValue) code at [\(rows.lowerBound + i / sc.cols), \(i % sc.cols)]; `nemo-convert inspect --verify` counts them per tensor")
+        }
+        try writer.beginSection(seg.section("codes"), encoding: .raw)
+        var off = 0
+        while off < codes.count {
+            let n = min(chunkBytes, codes.count - off)
+            try writer.appendToSection(UnsafeRawBufferPointer(rebasing: codes[off..<(off + n)]))
+            off += n
+        }
+        try writer.endSection()
+        try scales.withUnsafeBytes { try writer.writeSection(seg.section("scales"), $0) }
+        return true
+    }
+}
