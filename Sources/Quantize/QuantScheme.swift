@@ -24,13 +24,13 @@ public struct QuantScheme: Hashable, Sendable {
         { MXFP4Codec.parse($0) },
         { NVFP4Codec.parse($0) },
         // ggml's block formats, stored as ggml blocks (GGMLBlockCodec): llama.cpp's spellings.
-        { GGMLBlockCodec<Q8_0Block>.parse($0) },
-        { GGMLBlockCodec<Q4_0Block>.parse($0) },
-        { GGMLBlockCodec<Q4_1Block>.parse($0) },
-        { GGMLBlockCodec<Q5_0Block>.parse($0) },
-        { GGMLBlockCodec<Q5_1Block>.parse($0) },
-        { GGMLBlockCodec<IQ4_NLBlock>.parse($0) },
-        { GGMLBlockCodec<MXFP4Block>.parse($0) },
+        { Q8_0Block.parse($0) },
+        { Q4_0Block.parse($0) },
+        { Q4_1Block.parse($0) },
+        { Q5_0Block.parse($0) },
+        { Q5_1Block.parse($0) },
+        { IQ4_NLBlock.parse($0) },
+        { MXFP4Block.parse($0) },
     ]
 
     /// INT8 symmetric, one scale per row (`Int8ChannelCodec`).

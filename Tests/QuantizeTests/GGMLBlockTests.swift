@@ -291,3 +291,38 @@ final class GGMLBlockTests: XCTestCase {
         XCTAssertEqual(rows, blocks)
     }
 }
+
+extension GGMLBlockTests {
+    /// ggml's `best_index_int8`, transcribed as its definition: binary search, then the nearer of
+    /// the two neighbours in Float32, the upper on a tie.
+    static func bestIndexInt8(_ x: Float) -> Int {
+        let v = IQ4_NLBlock.values.map { Float($0) }
+        if x <= v[0] { return 0 }
+        if x >= v[15] { return 15 }
+        var ml = 0, mu = 15
+        while mu - ml > 1 {
+            let mav = (ml + mu) / 2
+            if x < v[mav] { mu = mav } else { ml = mav }
+        }
+        return x - v[mu - 1] < v[mu] - x ? mu - 1 : mu
+    }
+
+    /// The midpoint count equals the binary search on every midpoint, 64 floats either side of
+    /// each, every grid value's neighbourhood, and a million random values across and beyond the grid.
+    func testNearestIndexEqualsGGMLBinarySearch() {
+        let v = IQ4_NLBlock.values.map { Float($0) }
+        var probes: [Float] = []
+        for k in 0..<15 {
+            for c in [(v[k] + v[k + 1]) / 2, v[k], v[k + 1]] {
+                var up = c, down = c
+                for _ in 0..<64 { probes += [up, down]; up = up.nextUp; down = down.nextDown }
+            }
+        }
+        var g = SplitMix64(seed: 99)
+        for _ in 0..<1_000_000 { probes.append(Float.random(in: -200...200, using: &g)) }
+        probes += [0, -0.0, 1e-30, -1e-30, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .infinity, -.infinity]
+        for x in probes where IQ4_NLBlock.nearestIndex(x) != Self.bestIndexInt8(x) {
+            XCTFail("x = \(x): \(IQ4_NLBlock.nearestIndex(x)) vs ggml \(Self.bestIndexInt8(x))"); break
+        }
+    }
+}

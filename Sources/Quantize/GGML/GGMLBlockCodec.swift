@@ -1,13 +1,26 @@
 import Formats
 
-/// One of ggml's 32-element block formats that nemo-convert encodes (Q8_0, Q4_0, Q4_1, Q5_0,
-/// Q5_1, IQ4_NL, ggml's MXFP4): how a run of weights gets its block parameters, how one weight
-/// becomes a code, and where parameters and codes sit in the block's bytes.
+/// One of ggml's 32-element block formats as a `QuantCodec` (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+/// IQ4_NL, ggml's MXFP4). A conforming type says how a run of weights gets its block parameters,
+/// how one weight becomes a code, and where parameters and codes sit in the block's bytes; this
+/// protocol's extension is the codec around them (encode, decode, fake-quant, the grid).
 ///
 /// The reference encoder of each format (ggml's `quantize_row_*_ref`) is exactly
 /// `parameters(clip: 1)` followed by `quantize` on every element, so round-to-nearest, GPTQ and
 /// clipping search share one definition and GPTQ that changes nothing reproduces ggml's bytes.
-public protocol GGMLBlockFormat: Sendable {
+///
+/// Storage: a segment's `codes` section is the ggml blocks themselves, row after row — exactly the
+/// bytes of a GGUF tensor of that type — and there is no separate scale section (each block
+/// carries its own). A GGUF writer copies the section; the packed reader and a GGUF reader decode
+/// it with the same `GGMLDequantize`. A row whose width is not a multiple of 32 ends in a partial
+/// block: its parameters come from its real elements only and its unused codes are 0. Such a
+/// segment stays readable in the packed file, but ggml cannot hold it, so a GGUF writer must
+/// refuse it.
+///
+/// (A protocol with the codec in its extension rather than a generic struct over the format: each
+/// conforming type's witnesses are then specialized, so the per-element calls inline.)
+public protocol GGMLBlockCodec: QuantCodec, QuantGrid {
+    init()
     /// The ggml type whose blocks this format writes.
     static var type: GGMLType { get }
     /// The scheme's spelling in recipes and on the command line.
@@ -21,49 +34,58 @@ public protocol GGMLBlockFormat: Sendable {
     static func quantize(_ w: Float, _ p: GridParameters) -> (UInt8, Float)
     /// Writes the block's parameter fields (its FP16 scale, minimum, E8M0 exponent).
     static func storeHeader(_ p: GridParameters, _ block: UnsafeMutablePointer<UInt8>)
-    /// ORs element `j`'s code into a block whose code bytes were zero.
+    /// ORs element `j`'s code into a block whose code bytes were zero (one element at a time, for
+    /// the calibrated encoders).
     static func storeCode(_ code: UInt8, _ j: Int, _ block: UnsafeMutablePointer<UInt8>)
+    /// Codes of w[0..<n] under `p` into `codes` — `quantize` element by element unless a format
+    /// has a faster equivalent (MXFP4's nearest-value search runs candidate by candidate).
+    static func quantizeBlock(_ w: UnsafePointer<Float>, _ n: Int, _ p: GridParameters, _ codes: UnsafeMutablePointer<UInt8>)
+    /// The value a decoder gives `code` under `p` (what `quantize` returns with it).
+    static func value(_ code: UInt8, _ p: GridParameters) -> Float
+    /// Writes all code bytes of a block from its 32 codes (`codes[j]` for element j), for
+    /// round-to-nearest, which has the whole block at hand.
+    static func pack(_ codes: UnsafePointer<UInt8>, _ block: UnsafeMutablePointer<UInt8>)
 }
 
-/// A ggml block format as a `QuantCodec`: a segment's `codes` section is the ggml blocks
-/// themselves, row after row — exactly the bytes of a GGUF tensor of that type — and there is no
-/// separate scale section (each block carries its own). A GGUF writer copies the section; the
-/// packed reader and a GGUF reader decode it with the same `GGMLDequantize`.
-///
-/// A row whose width is not a multiple of 32 ends in a partial block: its parameters come from its
-/// real elements only and its unused code bits are 0. Such a segment stays readable in the packed
-/// file, but ggml cannot hold it, so a GGUF writer must refuse it.
-public struct GGMLBlockCodec<Format: GGMLBlockFormat>: QuantCodec, QuantGrid {
-    public static var blockSize: Int { Format.type.blockSize }
-    public init() {}
-    public static func parse(_ text: String) -> Self? { text == Format.schemeName ? Self() : nil }
+extension GGMLBlockCodec {
+    @inline(__always)
+    public static func quantizeBlock(_ w: UnsafePointer<Float>, _ n: Int, _ p: GridParameters,
+                                     _ codes: UnsafeMutablePointer<UInt8>) {
+        for j in 0..<n { codes[j] = quantize(w[j], p).0 }
+    }
 
-    public var type: GGMLType { Format.type }
-    public var name: String { Format.schemeName }
-    public var payloadBits: Int { Format.codeBits }
+    public static func parse(_ text: String) -> Self? { text == schemeName ? Self() : nil }
+    public static var blockSize: Int { type.blockSize }
+
+    public var ggmlType: GGMLType { Self.type }
+    public var name: String { Self.schemeName }
+    public var payloadBits: Int { Self.codeBits }
     public var codeElement: ElementType { .u8 }
-    public func codeBytesPerRow(cols: Int) -> Int { (cols + Self.blockSize - 1) / Self.blockSize * Format.type.typeSize }
+    public func codeBytesPerRow(cols: Int) -> Int { (cols + Self.blockSize - 1) / Self.blockSize * Self.type.typeSize }
     public func scalesPerRow(cols: Int) -> Int { 0 }
 
     public func describeScales(rows: Int, cols: Int) -> String {
         let partial = cols % Self.blockSize == 0 ? "" : ", last block \(cols % Self.blockSize) cols (not storable in GGUF)"
-        return "ggml \(Format.type.name) blocks [\(rows), \((cols + Self.blockSize - 1) / Self.blockSize)] of 32 cols, "
-            + "\(Format.type.typeSize) bytes each, scales inside\(partial)"
+        return "ggml \(Self.type.name) blocks [\(rows), \((cols + Self.blockSize - 1) / Self.blockSize)] of 32 cols, "
+            + "\(Self.type.typeSize) bytes each, scales inside\(partial)"
     }
 
     public func encode(_ w: UnsafePointer<Float>, cols: Int, rows: Range<Int>, rowScale: Float,
                        codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?, zeroPoints: UnsafeMutablePointer<UInt8>?) {
-        let rb = codeBytesPerRow(cols: cols), ts = Format.type.typeSize, bs = Self.blockSize
+        let rb = codeBytesPerRow(cols: cols), ts = Self.type.typeSize, bs = Self.blockSize
         let c = codes.assumingMemoryBound(to: UInt8.self)
+        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: bs)
+        defer { scratch.deallocate() }
         for r in rows {
-            let row = w + r * cols, out = c + r * rb
-            out.initialize(repeating: 0, count: rb)
-            var j0 = 0, block = out
+            let row = w + r * cols
+            var j0 = 0, block = c + r * rb
             while j0 < cols {
-                let n = min(bs, cols - j0)
-                let p = Format.parameters(row + j0, n, clip: 1)
-                Format.storeHeader(p, block)
-                for j in 0..<n { Format.storeCode(Format.quantize(row[j0 + j], p).0, j, block) }
+                let n = min(bs, cols - j0), x = row + j0
+                let p = Self.parameters(x, n, clip: 1)
+                Self.storeHeader(p, block)
+                Self.quantizeBlock(x, n, p, scratch)
+                for j in n..<bs { scratch[j] = 0 }
+                Self.pack(scratch, block)
                 j0 += bs; block += ts
             }
         }
@@ -76,10 +98,10 @@ public struct GGMLBlockCodec<Format: GGMLBlockFormat>: QuantCodec, QuantGrid {
         var scratch = [Float](repeating: 0, count: bs)
         for r in rows {
             let src = codes + r * rb, dst = out + r * cols
-            GGMLDequantize.decode(Format.type, src, blocks: whole, into: dst)
+            GGMLDequantize.decode(Self.type, src, blocks: whole, into: dst)
             if tail > 0 {
                 scratch.withUnsafeMutableBufferPointer { s in
-                    GGMLDequantize.decode(Format.type, src + whole * Format.type.typeSize, blocks: 1, into: s.baseAddress!)
+                    GGMLDequantize.decode(Self.type, src + whole * Self.type.typeSize, blocks: 1, into: s.baseAddress!)
                     (dst + whole * bs).update(from: s.baseAddress!, count: tail)
                 }
             }
@@ -89,13 +111,16 @@ public struct GGMLBlockCodec<Format: GGMLBlockFormat>: QuantCodec, QuantGrid {
     /// decode(encode(w)): each weight replaced by the value of its code, block by block.
     public func fakeQuant(_ w: UnsafeMutablePointer<Float>, cols: Int, rows: Range<Int>, rowScale: Float) {
         let bs = Self.blockSize
+        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: bs)
+        defer { scratch.deallocate() }
         for r in rows {
             let row = w + r * cols
             var j0 = 0
             while j0 < cols {
-                let n = min(bs, cols - j0)
-                let p = Format.parameters(row + j0, n, clip: 1)
-                for j in j0..<(j0 + n) { row[j] = Format.quantize(row[j], p).1 }
+                let n = min(bs, cols - j0), x = row + j0
+                let p = Self.parameters(x, n, clip: 1)
+                Self.quantizeBlock(x, n, p, scratch)
+                for j in 0..<n { x[j] = Self.value(scratch[j], p) }
                 j0 += bs
             }
         }
@@ -104,27 +129,27 @@ public struct GGMLBlockCodec<Format: GGMLBlockFormat>: QuantCodec, QuantGrid {
     public var grid: QuantGrid? { self }
     public func group(cols: Int) -> Int { Self.blockSize }
     public var isGrouped: Bool { true }
-    public var codeBits: Int { Format.codeBits }
+    public var codeBits: Int { Self.codeBits }
 
     @inline(__always)
     public func parameters(_ w: UnsafePointer<Float>, _ n: Int, clip: Float, rowScale: Float) -> GridParameters {
-        Format.parameters(w, n, clip: clip)
+        Self.parameters(w, n, clip: clip)
     }
 
     @inline(__always)
-    public func quantize(_ w: Float, _ p: GridParameters) -> (UInt8, Float) { Format.quantize(w, p) }
+    public func quantize(_ w: Float, _ p: GridParameters) -> (UInt8, Float) { Self.quantize(w, p) }
 
     @inline(__always)
     public func storeCode(_ code: UInt8, row: Int, col: Int, rowBytes: Int, codes: UnsafeMutableRawPointer) {
-        let block = codes.assumingMemoryBound(to: UInt8.self) + row * rowBytes + (col / Self.blockSize) * Format.type.typeSize
-        Format.storeCode(code, col % Self.blockSize, block)
+        let block = codes.assumingMemoryBound(to: UInt8.self) + row * rowBytes + (col / Self.blockSize) * Self.type.typeSize
+        Self.storeCode(code, col % Self.blockSize, block)
     }
 
     @inline(__always)
     public func storeParameters(_ p: GridParameters, row: Int, group: Int, groupsPerRow: Int, rowBytes: Int,
                                 codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?,
                                 zeroPoints: UnsafeMutablePointer<UInt8>?) {
-        Format.storeHeader(p, codes.assumingMemoryBound(to: UInt8.self) + row * rowBytes + group * Format.type.typeSize)
+        Self.storeHeader(p, codes.assumingMemoryBound(to: UInt8.self) + row * rowBytes + group * Self.type.typeSize)
     }
 
     /// Unused: parameters live in the blocks (`storeParameters` above).
@@ -144,14 +169,31 @@ func truncatedCode(_ v: Float, _ hi: Float) -> Int32 {
 
 /// The signed value with the largest magnitude (the first one on ties) and that magnitude, as
 /// ggml's `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }` finds them.
+/// Done as a vectorizable max over the finite magnitudes, then a search for the first element of
+/// that magnitude (non-finite weights, which ggml would pick, are refused before encoding).
 @inline(__always)
 func signedAbsMax(_ w: UnsafePointer<Float>, _ n: Int) -> (max: Float, amax: Float) {
-    var amax: Float = 0, mx: Float = 0
-    for j in 0..<n {
-        let a = abs(w[j])
-        if amax < a { amax = a; mx = w[j] }
+    let amax = finiteAbsMax(w, n)
+    guard amax > 0 else { return (0, 0) }
+    var j = 0
+    while abs(w[j]) != amax { j += 1 }
+    return (w[j], amax)
+}
+
+/// 32 four-bit codes into 16 bytes: element j in the low nibble of byte j, j + 16 in the high one.
+@inline(__always)
+func packNibbles(_ codes: UnsafePointer<UInt8>, _ qs: UnsafeMutablePointer<UInt8>) {
+    for j in 0..<16 { qs[j] = (codes[j] & 0x0F) | (codes[j + 16] & 0x0F) &<< 4 }
+}
+
+/// The fifth bits of 32 five-bit codes as the little-endian UInt32 `qh` (bit j for element j).
+@inline(__always)
+func packHighBits(_ codes: UnsafePointer<UInt8>, _ qh: UnsafeMutablePointer<UInt8>) {
+    for k in 0..<4 {
+        var b: UInt8 = 0
+        for i in 0..<8 { b |= ((codes[8 * k + i] >> 4) & 1) &<< UInt8(i) }
+        qh[k] = b
     }
-    return (mx, amax)
 }
 
 /// Element j of a 32-block's 4-bit codes: byte j mod 16, low nibble for j < 16, high for j ≥ 16.

@@ -14,32 +14,40 @@ import Formats
 ///
 /// (`quantize_iq4_nl`, what llama-quantize calls, additionally tries 15 scales around d₀ and may use
 /// an importance matrix; our `mse` / `gptq` calibration methods search scales on this grid instead.)
-public enum IQ4_NLBlock: GGMLBlockFormat {
+public struct IQ4_NLBlock: GGMLBlockCodec {
+    public init() {}
     public static var type: GGMLType { .iq4_nl }
     public static var schemeName: String { "iq4_nl" }
     public static var codeBits: Int { 4 }
 
     /// ggml's `kvalues_iq4nl`.
     public static let values: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
-    static let grid: (Float, Float, Float, Float, Float, Float, Float, Float,
-                      Float, Float, Float, Float, Float, Float, Float, Float) =
-        (-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)
 
+    /// Grid value i as Float (a constant table in the function, so hot loops need no global).
     @inline(__always)
     static func value(_ i: Int) -> Float {
-        withUnsafeBytes(of: grid) { $0.load(fromByteOffset: 4 * (i & 15), as: Float.self) }
+        let grid: (Float, Float, Float, Float, Float, Float, Float, Float,
+                   Float, Float, Float, Float, Float, Float, Float, Float) =
+            (-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)
+        return withUnsafeBytes(of: grid) { $0.load(fromByteOffset: 4 * (i & 15), as: Float.self) }
     }
 
     /// ggml's `best_index_int8` on the IQ4_NL grid: the nearest grid point to x, the upper one of
-    /// two equally near, the ends for anything beyond them (NaN gives 15, never a trap).
+    /// two equally near, the ends for anything beyond them.
+    ///
+    /// ggml binary-searches and then compares x − v[k] < v[k+1] − x in Float32. Counting the
+    /// midpoints (v[k] + v[k+1]) / 2 that x reaches gives the same index: near a midpoint (|x| > 4)
+    /// both differences are exact (x and the integers share an exponent range), and elsewhere
+    /// rounding is monotonic, so it cannot reverse the comparison. The count is branch-free and
+    /// vectorizes; the test compares it with the binary search on every midpoint and its neighbours.
     @inline(__always)
     public static func nearestIndex(_ x: Float) -> Int {
-        if x <= -127 { return 0 }
-        if x >= 113 { return 15 }
-        // mu: the first grid point above x (the binary search's result, found by counting).
-        var mu = 1
-        for k in 1..<15 where value(k) <= x { mu = k + 1 }
-        return x - value(mu - 1) < value(mu) - x ? mu - 1 : mu
+        var i = 0
+        i += x >= -115.5 ? 1 : 0; i += x >= -93.5 ? 1 : 0; i += x >= -74 ? 1 : 0; i += x >= -57 ? 1 : 0
+        i += x >= -42 ? 1 : 0; i += x >= -28.5 ? 1 : 0; i += x >= -16 ? 1 : 0; i += x >= -4.5 ? 1 : 0
+        i += x >= 7 ? 1 : 0; i += x >= 19 ? 1 : 0; i += x >= 31.5 ? 1 : 0; i += x >= 45.5 ? 1 : 0
+        i += x >= 61 ? 1 : 0; i += x >= 79 ? 1 : 0; i += x >= 101 ? 1 : 0
+        return i
     }
 
     @inline(__always)
@@ -67,10 +75,16 @@ public enum IQ4_NLBlock: GGMLBlockFormat {
     }
 
     @inline(__always)
+    public static func value(_ code: UInt8, _ p: GridParameters) -> Float { p.scale * value(Int(code)) }
+
+    @inline(__always)
     public static func storeHeader(_ p: GridParameters, _ block: UnsafeMutablePointer<UInt8>) { ggmlStoreHalf(p.scale, block) }
 
     @inline(__always)
     public static func storeCode(_ code: UInt8, _ j: Int, _ block: UnsafeMutablePointer<UInt8>) { storeNibble(code, j, block + 2) }
+
+    @inline(__always)
+    public static func pack(_ codes: UnsafePointer<UInt8>, _ block: UnsafeMutablePointer<UInt8>) { packNibbles(codes, block + 2) }
 
     static func decode(_ b: UnsafePointer<UInt8>, _ blocks: Int, _ y: UnsafeMutablePointer<Float>) {
         var table = [Float](repeating: 0, count: 16)

@@ -22,19 +22,19 @@ import Formats
 /// inside 17-byte blocks, not in a separate scale section. ggml's decoder also reads e = 255 as
 /// 2^127, not NaN; we follow it. An amax below 2^−125 would make ggml's exponent negative
 /// (undefined in C); we store 0.
-public enum MXFP4Block: GGMLBlockFormat {
+public struct MXFP4Block: GGMLBlockCodec {
+    public init() {}
     public static var type: GGMLType { .mxfp4 }
     public static var schemeName: String { "gguf-mxfp4" }
     public static var codeBits: Int { 4 }
 
-    /// E2M1 values doubled, as ggml's `kvalues_mxfp4`.
-    static let kvalues: (Float, Float, Float, Float, Float, Float, Float, Float,
-                         Float, Float, Float, Float, Float, Float, Float, Float) =
-        (0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12)
-
+    /// E2M1 value of code i doubled, as ggml's `kvalues_mxfp4` (a constant table in the function).
     @inline(__always)
     static func kvalue(_ i: Int) -> Float {
-        withUnsafeBytes(of: kvalues) { $0.load(fromByteOffset: 4 * (i & 15), as: Float.self) }
+        let k: (Float, Float, Float, Float, Float, Float, Float, Float,
+                Float, Float, Float, Float, Float, Float, Float, Float) =
+            (0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12)
+        return withUnsafeBytes(of: k) { $0.load(fromByteOffset: 4 * (i & 15), as: Float.self) }
     }
 
     /// Half of 2^(e − 127) as ggml computes it (`GGML_E8M0_TO_FP32_HALF`): subnormal for e < 2.
@@ -68,11 +68,43 @@ public enum MXFP4Block: GGMLBlockFormat {
         return (UInt8(truncatingIfNeeded: best), kvalue(best) * p.scale)
     }
 
+    /// The same search as `quantize` with the 16 candidate values computed once per block; the
+    /// best so far stays in registers, and a code replaces it only when strictly nearer, which
+    /// keeps ggml's first-minimum rule.
+    @inline(__always)
+    public static func quantizeBlock(_ w: UnsafePointer<Float>, _ n: Int, _ p: GridParameters,
+                                     _ codes: UnsafeMutablePointer<UInt8>) {
+        let d = p.scale
+        let c = (kvalue(0) * d, kvalue(1) * d, kvalue(2) * d, kvalue(3) * d, kvalue(4) * d, kvalue(5) * d,
+                 kvalue(6) * d, kvalue(7) * d, kvalue(8) * d, kvalue(9) * d, kvalue(10) * d, kvalue(11) * d,
+                 kvalue(12) * d, kvalue(13) * d, kvalue(14) * d, kvalue(15) * d)
+        withUnsafeBytes(of: c) { cb in
+            let cand = cb.baseAddress!.assumingMemoryBound(to: Float.self)
+            for j in 0..<n {
+                let x = w[j]
+                var be = abs(cand[0] - x), bi: UInt8 = 0
+                for i in 1..<16 {
+                    let err = abs(cand[i] - x)
+                    let better = err < be
+                    be = better ? err : be
+                    bi = better ? UInt8(truncatingIfNeeded: i) : bi
+                }
+                codes[j] = bi
+            }
+        }
+    }
+
+    @inline(__always)
+    public static func value(_ code: UInt8, _ p: GridParameters) -> Float { kvalue(Int(code)) * p.scale }
+
     @inline(__always)
     public static func storeHeader(_ p: GridParameters, _ block: UnsafeMutablePointer<UInt8>) { block[0] = p.stored }
 
     @inline(__always)
     public static func storeCode(_ code: UInt8, _ j: Int, _ block: UnsafeMutablePointer<UInt8>) { storeNibble(code, j, block + 1) }
+
+    @inline(__always)
+    public static func pack(_ codes: UnsafePointer<UInt8>, _ block: UnsafeMutablePointer<UInt8>) { packNibbles(codes, block + 1) }
 
     static func decode(_ b: UnsafePointer<UInt8>, _ blocks: Int, _ y: UnsafeMutablePointer<Float>) {
         var table = [Float](repeating: 0, count: 16)

@@ -7,7 +7,8 @@ import Formats
 /// first on ties), d = m / −8 in Float32, code = min(15, trunc(w · (1/d) + 8.5)) — so the extreme
 /// element always gets code 0 (−8 · d = m), halves round up, and +8 · d is clipped to 7 · d — then
 /// d is stored rounded to FP16. An all-zero block has d = 0 and codes 8.
-public enum Q4_0Block: GGMLBlockFormat {
+public struct Q4_0Block: GGMLBlockCodec {
+    public init() {}
     public static var type: GGMLType { .q4_0 }
     public static var schemeName: String { "q4_0" }
     public static var codeBits: Int { 4 }
@@ -25,10 +26,16 @@ public enum Q4_0Block: GGMLBlockFormat {
     }
 
     @inline(__always)
+    public static func value(_ code: UInt8, _ p: GridParameters) -> Float { Float(Int32(code) &- 8) * p.scale }
+
+    @inline(__always)
     public static func storeHeader(_ p: GridParameters, _ block: UnsafeMutablePointer<UInt8>) { ggmlStoreHalf(p.scale, block) }
 
     @inline(__always)
     public static func storeCode(_ code: UInt8, _ j: Int, _ block: UnsafeMutablePointer<UInt8>) { storeNibble(code, j, block + 2) }
+
+    @inline(__always)
+    public static func pack(_ codes: UnsafePointer<UInt8>, _ block: UnsafeMutablePointer<UInt8>) { packNibbles(codes, block + 2) }
 
     static func decode(_ b: UnsafePointer<UInt8>, _ blocks: Int, _ y: UnsafeMutablePointer<Float>) {
         for i in 0..<blocks {

@@ -7,7 +7,8 @@ import Formats
 /// Reference rule (`quantize_row_q4_1_ref`): min and max of the block, d = (max − min) / 15 in
 /// Float32, code = min(15, trunc((w − min) · (1/d) + 0.5)) (halves round up), then d and min are
 /// stored rounded to FP16. Codes are counted from the Float32 minimum; the decoder adds the FP16 one.
-public enum Q4_1Block: GGMLBlockFormat {
+public struct Q4_1Block: GGMLBlockCodec {
+    public init() {}
     public static var type: GGMLType { .q4_1 }
     public static var schemeName: String { "q4_1" }
     public static var codeBits: Int { 4 }
@@ -24,12 +25,18 @@ public enum Q4_1Block: GGMLBlockFormat {
     }
 
     @inline(__always)
+    public static func value(_ code: UInt8, _ p: GridParameters) -> Float { Float(code) * p.scale + p.minimumValue }
+
+    @inline(__always)
     public static func storeHeader(_ p: GridParameters, _ block: UnsafeMutablePointer<UInt8>) {
         ggmlStoreHalf(p.scale, block); ggmlStoreHalf(p.minimumValue, block + 2)
     }
 
     @inline(__always)
     public static func storeCode(_ code: UInt8, _ j: Int, _ block: UnsafeMutablePointer<UInt8>) { storeNibble(code, j, block + 4) }
+
+    @inline(__always)
+    public static func pack(_ codes: UnsafePointer<UInt8>, _ block: UnsafeMutablePointer<UInt8>) { packNibbles(codes, block + 4) }
 
     static func decode(_ b: UnsafePointer<UInt8>, _ blocks: Int, _ y: UnsafeMutablePointer<Float>) {
         for i in 0..<blocks {

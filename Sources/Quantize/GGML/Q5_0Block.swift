@@ -6,7 +6,8 @@ import Formats
 ///
 /// Reference rule (`quantize_row_q5_0_ref`): as Q4_0 with 16 for 8: d = m / −16 (m the signed
 /// element of largest magnitude), code = min(31, trunc(w · (1/d) + 16.5)), d stored as FP16.
-public enum Q5_0Block: GGMLBlockFormat {
+public struct Q5_0Block: GGMLBlockCodec {
+    public init() {}
     public static var type: GGMLType { .q5_0 }
     public static var schemeName: String { "q5_0" }
     public static var codeBits: Int { 5 }
@@ -24,11 +25,19 @@ public enum Q5_0Block: GGMLBlockFormat {
     }
 
     @inline(__always)
+    public static func value(_ code: UInt8, _ p: GridParameters) -> Float { Float(Int32(code) &- 16) * p.scale }
+
+    @inline(__always)
     public static func storeHeader(_ p: GridParameters, _ block: UnsafeMutablePointer<UInt8>) { ggmlStoreHalf(p.scale, block) }
 
     @inline(__always)
     public static func storeCode(_ code: UInt8, _ j: Int, _ block: UnsafeMutablePointer<UInt8>) {
         storeHighBit(code, j, block + 2); storeNibble(code, j, block + 6)
+    }
+
+    @inline(__always)
+    public static func pack(_ codes: UnsafePointer<UInt8>, _ block: UnsafeMutablePointer<UInt8>) {
+        packHighBits(codes, block + 2); packNibbles(codes, block + 6)
     }
 
     static func decode(_ b: UnsafePointer<UInt8>, _ blocks: Int, _ y: UnsafeMutablePointer<Float>) {

@@ -6,7 +6,8 @@ import Formats
 ///
 /// Reference rule (`quantize_row_q5_1_ref`): as Q4_1 with 31 levels: d = (max − min) / 31,
 /// code = trunc((w − min) · (1/d) + 0.5), d and min stored as FP16.
-public enum Q5_1Block: GGMLBlockFormat {
+public struct Q5_1Block: GGMLBlockCodec {
+    public init() {}
     public static var type: GGMLType { .q5_1 }
     public static var schemeName: String { "q5_1" }
     public static var codeBits: Int { 5 }
@@ -23,6 +24,9 @@ public enum Q5_1Block: GGMLBlockFormat {
     }
 
     @inline(__always)
+    public static func value(_ code: UInt8, _ p: GridParameters) -> Float { Float(code) * p.scale + p.minimumValue }
+
+    @inline(__always)
     public static func storeHeader(_ p: GridParameters, _ block: UnsafeMutablePointer<UInt8>) {
         ggmlStoreHalf(p.scale, block); ggmlStoreHalf(p.minimumValue, block + 2)
     }
@@ -30,6 +34,11 @@ public enum Q5_1Block: GGMLBlockFormat {
     @inline(__always)
     public static func storeCode(_ code: UInt8, _ j: Int, _ block: UnsafeMutablePointer<UInt8>) {
         storeHighBit(code, j, block + 4); storeNibble(code, j, block + 8)
+    }
+
+    @inline(__always)
+    public static func pack(_ codes: UnsafePointer<UInt8>, _ block: UnsafeMutablePointer<UInt8>) {
+        packHighBits(codes, block + 4); packNibbles(codes, block + 8)
     }
 
     static func decode(_ b: UnsafePointer<UInt8>, _ blocks: Int, _ y: UnsafeMutablePointer<Float>) {

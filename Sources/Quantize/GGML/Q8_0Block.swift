@@ -5,7 +5,8 @@ import Formats
 /// Reference rule (`quantize_row_q8_0_ref`): d = amax / 127 in Float32, codes round(w · (1/d)) with
 /// ties away from zero (C `roundf`), then d is stored rounded to FP16 — the codes are chosen with
 /// the Float32 scale, the decoder multiplies by the FP16 one. An all-zero block has d = 0, codes 0.
-public enum Q8_0Block: GGMLBlockFormat {
+public struct Q8_0Block: GGMLBlockCodec {
+    public init() {}
     public static var type: GGMLType { .q8_0 }
     public static var schemeName: String { "q8_0" }
     public static var codeBits: Int { 8 }
@@ -25,12 +26,20 @@ public enum Q8_0Block: GGMLBlockFormat {
     }
 
     @inline(__always)
+    public static func value(_ code: UInt8, _ p: GridParameters) -> Float { Float(Int8(bitPattern: code)) * p.scale }
+
+    @inline(__always)
     public static func storeHeader(_ p: GridParameters, _ block: UnsafeMutablePointer<UInt8>) {
         ggmlStoreHalf(p.scale, block)
     }
 
     @inline(__always)
     public static func storeCode(_ code: UInt8, _ j: Int, _ block: UnsafeMutablePointer<UInt8>) { block[2 + j] = code }
+
+    @inline(__always)
+    public static func pack(_ codes: UnsafePointer<UInt8>, _ block: UnsafeMutablePointer<UInt8>) {
+        (block + 2).update(from: codes, count: 32)
+    }
 
     static func decode(_ b: UnsafePointer<UInt8>, _ blocks: Int, _ y: UnsafeMutablePointer<Float>) {
         for i in 0..<blocks {
