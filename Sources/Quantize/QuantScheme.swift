@@ -4,7 +4,7 @@
 /// Its text spelling (`description`, parsed by `init?(_:)`, and what `Codable` reads and writes) is
 /// stable, for command lines and manifests:
 /// `int8`, `int4-g128-sym`, `int4-g64-asym`, `fp8-tensor`, `fp8-channel`, `bf16`, `f16`, `f32`,
-/// `mxfp4`, `nvfp4`. Parsing also takes reference.json's baseline names `int8-channel` and
+/// `mxfp4`, `nvfp4`, and ggml's blocks `q8_0`, `q4_0`, `q4_1`, `q5_0`, `q5_1`, `iq4_nl`, `gguf-mxfp4`. Parsing also takes reference.json's baseline names `int8-channel` and
 /// `int4-gN` (symmetric). Two schemes are equal when they spell the same.
 public struct QuantScheme: Hashable, Sendable {
     public let codec: any QuantCodec
@@ -23,6 +23,14 @@ public struct QuantScheme: Hashable, Sendable {
         { FloatCodec.parse($0) },
         { MXFP4Codec.parse($0) },
         { NVFP4Codec.parse($0) },
+        // ggml's block formats, stored as ggml blocks (GGMLBlockCodec): llama.cpp's spellings.
+        { Q8_0Block.parse($0) },
+        { Q4_0Block.parse($0) },
+        { Q4_1Block.parse($0) },
+        { Q5_0Block.parse($0) },
+        { Q5_1Block.parse($0) },
+        { IQ4_NLBlock.parse($0) },
+        { MXFP4Block.parse($0) },
     ]
 
     /// INT8 symmetric, one scale per row (`Int8ChannelCodec`).

@@ -76,7 +76,10 @@ final class CalibratedEncoderTests: XCTestCase {
     }
 
     let schemes: [QuantScheme] = [.int8Channel, .int4(group: 32, symmetric: true), .int4(group: 32, symmetric: false),
-                                  .int4(group: 40, symmetric: true), .fp8Channel, QuantScheme("mxfp4")!, QuantScheme("nvfp4")!]
+                                  .int4(group: 40, symmetric: true), .fp8Channel, QuantScheme("mxfp4")!, QuantScheme("nvfp4")!,
+                                  // ggml's blocks: codes and FP16 block scales chosen on the block's own grid.
+                                  QuantScheme("q8_0")!, QuantScheme("q4_0")!, QuantScheme("q4_1")!, QuantScheme("q5_0")!,
+                                  QuantScheme("q5_1")!, QuantScheme("iq4_nl")!, QuantScheme("gguf-mxfp4")!]
 
     func testGPTQWithUncorrelatedUnitHessianIsRoundToNearestBitForBit() throws {
         var h = [Float](repeating: 0, count: cols * cols)

@@ -20,5 +20,10 @@ final class CodecBenchTests: XCTestCase {
             print(String(format: "  %-16@ encode %6.2f  decode %6.2f  fakequant %6.2f", k as NSString,
                          results["\(k).encode"]!, results["\(k).decode"]!, results["\(k).fakequant"]!))
         }
+        let deq = CodecBench.dequantize(rows: rows, cols: cols, repeats: 7)
+        print("ggml dequantization (GGUF input types), 1 thread, GB/s of Float32 output (median of 7):")
+        for t in CodecBench.decodeOnlyTypes where deq[t.name] != nil {
+            print(String(format: "  %-16@ decode %6.2f", t.name as NSString, deq[t.name]!))
+        }
     }
 }

@@ -38,7 +38,7 @@ public struct ClipSearchEncoder: SegmentEncoder {
                 for gi in 0..<groups {
                     let j0 = gi * g, j1 = min(cols, j0 + g)
                     let best = q.searchParameters(row + j0, j1 - j0, importance: imp + j0, clips: clips, rowScale: rowScale)
-                    q.storeParameters(best, at: r * groups + gi, scales: scales, zeroPoints: zeroPoints)
+                    q.storeParameters(best, row: r, group: gi, codes: codes, scales: scales, zeroPoints: zeroPoints)
                     for j in j0..<j1 {
                         q.store(q.quantize(row[j], best).0, row: r, col: j, codes: codes)
                     }

@@ -51,7 +51,7 @@ public struct GPTQEncoder: SegmentEncoder {
             q.clearRow(r, codes: codes)
             if !isGrouped {
                 rowParams[r] = params(q, w + r * n, 0, n, rowBlockScale[r])
-                if !q.grid.usesRowScaleOnly { q.storeParameters(rowParams[r], at: r, scales: scales, zeroPoints: zeroPoints) }
+                if !q.grid.usesRowScaleOnly { q.storeParameters(rowParams[r], row: r, group: 0, codes: codes, scales: scales, zeroPoints: zeroPoints) }
             }
         }
 
@@ -67,7 +67,7 @@ public struct GPTQEncoder: SegmentEncoder {
                         let j0 = gi * g, len = min(g, n - j0)
                         let prm = params(q, w + r * n + j0, j0, len, rowBlockScale[r])
                         staticParams[r * groups + gi] = prm
-                        q.storeParameters(prm, at: r * groups + gi, scales: scales, zeroPoints: zeroPoints)
+                        q.storeParameters(prm, row: r, group: gi, codes: codes, scales: scales, zeroPoints: zeroPoints)
                     }
                 }
             }
@@ -94,7 +94,7 @@ public struct GPTQEncoder: SegmentEncoder {
                         for r in 0..<m {
                             let p = params(q, W + r * n + i, i, len, rowBlockScale[r])
                             current[r] = p
-                            q.storeParameters(p, at: r * groups + gi, scales: scales, zeroPoints: zeroPoints)
+                            q.storeParameters(p, row: r, group: gi, codes: codes, scales: scales, zeroPoints: zeroPoints)
                         }
                     }
                     let d = U[i * n + i]

@@ -62,21 +62,19 @@ struct GridQuantizer {
         (codes + r * rowBytes).initializeMemory(as: UInt8.self, repeating: 0, count: rowBytes)
     }
 
-    /// Stores element (r, j)'s code; the row must have been cleared first.
+    /// Stores element (r, j)'s code where the codec keeps it; the row must have been cleared first.
     @inline(__always)
     func store(_ code: UInt8, row r: Int, col j: Int, codes: UnsafeMutableRawPointer) {
-        let b = codes.assumingMemoryBound(to: UInt8.self)
-        if grid.codeBits == 4 {
-            let p = b + r * rowBytes + (j >> 1)
-            p.pointee |= (j & 1) == 0 ? code : code << 4
-        } else {
-            b[r * cols + j] = code
-        }
+        grid.storeCode(code, row: r, col: j, rowBytes: rowBytes, codes: codes)
     }
 
-    /// Stores scale slot `index` (counted from the `scales` pointer) and its zero point.
+    /// Stores the parameters of group `group` of row `row` (group 0 for a per-row scale): into the
+    /// scale and zero-point sections, or into the code blocks for formats that keep them there.
     @inline(__always)
-    func storeParameters(_ p: GridParameters, at index: Int, scales: UnsafeMutableRawPointer?, zeroPoints: UnsafeMutablePointer<UInt8>?) {
-        grid.store(p, at: index, scales: scales, zeroPoints: zeroPoints)
+    func storeParameters(_ p: GridParameters, row: Int, group: Int, codes: UnsafeMutableRawPointer,
+                         scales: UnsafeMutableRawPointer?, zeroPoints: UnsafeMutablePointer<UInt8>?) {
+        let groups = grid.isGrouped ? (cols + self.group - 1) / self.group : 1
+        grid.storeParameters(p, row: row, group: group, groupsPerRow: groups, rowBytes: rowBytes, codes: codes,
+                             scales: scales, zeroPoints: zeroPoints)
     }
 }

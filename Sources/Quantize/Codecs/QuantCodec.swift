@@ -157,12 +157,24 @@ public struct RowBlockScale: Sendable {
 
 /// Parameters of one run of weights on a grid: the scale the elements are divided by, the zero
 /// point (asymmetric INT4), and the byte a non-Float32 scale is stored as (E8M0, E4M3).
+///
+/// ggml's block formats need three more, because their reference encoders pick codes with
+/// numbers a decoder never sees: `inverse`, the multiplier that maps a weight onto the code grid
+/// (1 / the Float32 scale, while `scale` is its FP16 rounding the block stores; IQ4_NL picks codes
+/// under one scale and stores a refitted one), and for the blocks with a minimum (Q4_1, Q5_1)
+/// `minimum`, the Float32 minimum codes are counted from, and `minimumValue`, its stored FP16
+/// value. Formats that do not use them leave them 0.
 public struct GridParameters: Sendable {
     public var scale: Float
     public var zero: Int32
     public var stored: UInt8
-    public init(scale: Float, zero: Int32 = 0, stored: UInt8 = 0) {
+    public var inverse: Float
+    public var minimum: Float
+    public var minimumValue: Float
+    public init(scale: Float, zero: Int32 = 0, stored: UInt8 = 0, inverse: Float = 0, minimum: Float = 0,
+                minimumValue: Float = 0) {
         self.scale = scale; self.zero = zero; self.stored = stored
+        self.inverse = inverse; self.minimum = minimum; self.minimumValue = minimumValue
     }
 }
 
@@ -178,7 +190,8 @@ public protocol QuantGrid: Sendable {
     var isGrouped: Bool { get }
     /// True when the scale is the block's (fp8-tensor): never chosen per row, never searched.
     var usesRowScaleOnly: Bool { get }
-    /// Bits of a code: 4 packs two per byte (low nibble = even column), 8 is one byte.
+    /// Bits of a code: 4 packs two per byte (low nibble = even column), 8 is one byte (the default
+    /// `storeCode`); ggml's Q5 blocks have 5.
     var codeBits: Int { get }
     /// Parameters of w[0..<n] with the range shrunk by `clip`; `rowScale` is the rows' block scale.
     func parameters(_ w: UnsafePointer<Float>, _ n: Int, clip: Float, rowScale: Float) -> GridParameters
@@ -186,11 +199,38 @@ public protocol QuantGrid: Sendable {
     func quantize(_ w: Float, _ p: GridParameters) -> (UInt8, Float)
     /// Stores group `index`'s parameters (`index` counts scales from the `scales` pointer).
     func store(_ p: GridParameters, at index: Int, scales: UnsafeMutableRawPointer?, zeroPoints: UnsafeMutablePointer<UInt8>?)
+
+    /// Writes element (`row`, `col`)'s code into the codes (rows `rowBytes` apart); the row was
+    /// cleared to zero first. The default packs `codeBits` 4 two per byte (low nibble = even
+    /// column) and 8 one per byte; formats that lay codes out otherwise (ggml's blocks) override it.
+    func storeCode(_ code: UInt8, row: Int, col: Int, rowBytes: Int, codes: UnsafeMutableRawPointer)
+    /// Stores the parameters of group `group` of row `row` (`groupsPerRow` groups a row; 1 and
+    /// group 0 for per-row scales). The default writes `store(p, at: row · groupsPerRow + group, …)`
+    /// into the scale sections; formats that keep scales inside their code blocks override it.
+    func storeParameters(_ p: GridParameters, row: Int, group: Int, groupsPerRow: Int, rowBytes: Int,
+                         codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?, zeroPoints: UnsafeMutablePointer<UInt8>?)
 }
 
 extension QuantGrid {
     public var usesRowScaleOnly: Bool { false }
     public func store(_ p: GridParameters, at index: Int, scales: UnsafeMutableRawPointer?, zeroPoints: UnsafeMutablePointer<UInt8>?) {
         scales?.assumingMemoryBound(to: Float.self)[index] = p.scale
+    }
+
+    @inline(__always)
+    public func storeCode(_ code: UInt8, row: Int, col: Int, rowBytes: Int, codes: UnsafeMutableRawPointer) {
+        let b = codes.assumingMemoryBound(to: UInt8.self) + row * rowBytes
+        if codeBits == 4 {
+            b[col >> 1] |= (col & 1) == 0 ? code : code << 4
+        } else {
+            b[col] = code
+        }
+    }
+
+    @inline(__always)
+    public func storeParameters(_ p: GridParameters, row: Int, group: Int, groupsPerRow: Int, rowBytes: Int,
+                                codes: UnsafeMutableRawPointer, scales: UnsafeMutableRawPointer?,
+                                zeroPoints: UnsafeMutablePointer<UInt8>?) {
+        store(p, at: row * groupsPerRow + group, scales: scales, zeroPoints: zeroPoints)
     }
 }
