@@ -65,18 +65,8 @@ public struct TensorSource: @unchecked Sendable {
     /// Writes rows `rows` as Float32 to `out` (which receives `rows.count × rowWidth` values, row
     /// `rows.lowerBound` first).
     public func readRows(_ rows: Range<Int>, into out: UnsafeMutablePointer<Float>) throws(FormatError) {
-        guard !rows.isEmpty else { return }
-        switch storage {
-        case .plain(let v):
-            guard v.dtype.isFloatingPoint else {
-                throw FormatError.unsupported(file: v.path, tensor: v.name, message: "dtype \(v.dtype.rawValue) cannot be read as floating-point weights")
-            }
-            let w = rowWidth, es = v.dtype.byteSize
-            FloatConversion.convert(UnsafeRawBufferPointer(rebasing: v.bytes[(rows.lowerBound * w * es)..<(rows.upperBound * w * es)]),
-                                    dtype: v.dtype, count: rows.count * w, into: out)
-        case .encoded(let e):
-            try e.decodeRows(rows, into: out)
-        }
+        let w = rowWidth
+        try readElements((rows.lowerBound * w)..<(rows.upperBound * w), into: out)
     }
 
     /// Elements `range` (in row-major order) as Float32 into `out`. Callers that view the tensor
