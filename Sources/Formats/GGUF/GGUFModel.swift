@@ -166,3 +166,24 @@ public struct PermutedRowsTensor: EncodedTensor, @unchecked Sendable {
     public func dontNeed() { inner.dontNeed() }
     public func willNeed(bytes: Int) { inner.willNeed(bytes: bytes) }
 }
+
+extension ModelReport {
+    /// A GGUF file as `inspect` shows models: the architecture rebuilt from its metadata, and its
+    /// tensor table as stored (GGUF names, ggml types, row-major shapes) with each tensor's role.
+    /// Bytes of block-quantized tensors count as U8.
+    public init(gguf g: GGUFModel) {
+        let f = g.file
+        var rows: [Row] = []
+        var stored: [TensorInfo] = []
+        for t in f.tensors {
+            let r = NemotronHGGUF.role(of: t.name)
+            rows.append(Row(name: t.name, dtype: t.type.name.uppercased(), shape: t.shape, role: r?.role, layer: r?.layer,
+                            note: r == nil ? "unexpected" : nil))
+            let d: DType = t.type == .f32 ? .f32 : t.type == .f16 ? .f16 : t.type == .bf16 ? .bf16 : .u8
+            stored.append(TensorInfo(name: t.name, dtype: d, shape: t.shape, offset: t.offset, byteCount: t.byteCount))
+        }
+        let arch = f.value("general.architecture")?.stringValue ?? "?"
+        self.init(path: f.path, format: "GGUF v\(f.version), \(arch)", fileCount: 1, config: g.config,
+                  stats: ModelStats(map: g.map, stored: stored), rows: rows)
+    }
+}
