@@ -16,6 +16,8 @@ public enum FormatError: Error, Equatable, CustomStringConvertible, Sendable {
     case unsupported(file: String, tensor: String?, message: String)
     case checksum(file: String, tensor: String, message: String)
     case modelMismatch(file: String, message: String)
+    /// A GGUF file's header, metadata or tensor table is malformed (the message names the key or tensor).
+    case invalidGGUF(file: String, message: String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,7 @@ public enum FormatError: Error, Equatable, CustomStringConvertible, Sendable {
             return t.map { "\(f): tensor '\($0)': \(m)" } ?? "\(f): \(m)"
         case .checksum(let f, let t, let m): return "\(f): tensor '\(t)': checksum mismatch: \(m)"
         case .modelMismatch(let f, let m): return "\(f): checkpoint does not match config.json: \(m)"
+        case .invalidGGUF(let f, let m): return "\(f): invalid GGUF file: \(m)"
         }
     }
 }

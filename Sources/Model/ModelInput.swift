@@ -10,6 +10,7 @@ public struct ModelInput: @unchecked Sendable {
     public let weights: WeightProvider
     public let packed: PackedWeights?
     public let checkpoint: Checkpoint?
+    public let gguf: GGUFModel?
     /// Every file this input reads, for `OutputPath.check`.
     public let files: [String]
 
@@ -28,6 +29,16 @@ public struct ModelInput: @unchecked Sendable {
             weights = p
             packed = p
             checkpoint = nil
+            gguf = nil
+            files = [path]
+            return
+        }
+        if format == .gguf {
+            let g = try GGUFModel.open(path)
+            weights = CheckpointWeights(map: g.map)
+            gguf = g
+            packed = nil
+            checkpoint = nil
             files = [path]
             return
         }
@@ -35,6 +46,7 @@ public struct ModelInput: @unchecked Sendable {
         weights = CheckpointWeights(map: try TensorMap(checkpoint: ck))
         packed = nil
         checkpoint = ck
+        gguf = nil
         files = ck.inputFiles
     }
 
@@ -43,6 +55,12 @@ public struct ModelInput: @unchecked Sendable {
         if let pk = packed {
             guard let bytes = try pk.file.blob("tokenizer.json") else {
                 throw FormatError.io(file: path, message: "the packed file carries no tokenizer.json; pass --tokenizer FILE")
+            }
+            return .stored(bytes)
+        }
+        if let g = gguf {
+            guard let bytes = try GGUFVocabulary.tokenizerJSON(from: g.file) else {
+                throw FormatError.io(file: path, message: "the GGUF file carries no tokenizer (tokenizer.ggml.*); pass --tokenizer FILE")
             }
             return .stored(bytes)
         }

@@ -9,3 +9,11 @@ import Verify
 extension CalibrationMethod: ExpressibleByArgument {}
 extension ModelPreset: ExpressibleByArgument {}
 extension KVCacheDType: ExpressibleByArgument {}
+
+/// What `convert` writes.
+enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
+    /// nemo-convert's packed file (docs/FORMAT.md).
+    case packed
+    /// llama.cpp's GGUF (docs/GGUF.md).
+    case gguf
+}

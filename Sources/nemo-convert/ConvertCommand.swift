@@ -8,23 +8,30 @@ import Verify
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Quantize a checkpoint into one packed, mmap-able file.",
+        abstract: "Quantize a checkpoint into one packed, mmap-able file or a GGUF file.",
         discussion: """
         Streams the checkpoint tensor by tensor (memory holds a few 64 MB chunks, not the model) and \
         writes OUT atomically: a temporary file that is fsynced and renamed only when complete, removed \
         on error or Ctrl-C. Recipes: int8, int4 (group-wise, --group-size), fp8, mixed, mxfp4, nvfp4, or a JSON file \
         (docs/RECIPES.md). Sensitive tensors (conv1d, A_log, D, dt_bias, norms, router, embeddings, \
         Mamba dt rows) stay in high precision unless the recipe says otherwise. With --calib or \
-        --stats the weights are quantized from activation statistics (docs/CALIBRATION.md).
+        --stats the weights are quantized from activation statistics (docs/CALIBRATION.md). \
+        --format gguf writes llama.cpp's GGUF (OUT must end in .gguf) with the GGUF recipes f32, bf16, \
+        f16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, mxfp4-moe or a JSON recipe of ggml types; a plan \
+        GGUF cannot store is refused before anything is written (docs/GGUF.md). MODEL may also be a \
+        GGUF file.
         """)
 
-    @Argument(help: "A model directory or .safetensors file.")
+    @Argument(help: "A model directory, .safetensors file or GGUF file.")
     var model: String
 
-    @Option(name: [.customShort("o"), .long], help: "The packed file to write.")
+    @Option(name: [.customShort("o"), .long], help: "The file to write (a packed file, or with --format gguf a .gguf file).")
     var output: String?
 
-    @Option(help: "Built-in recipe (int8, int4, fp8, mixed, mxfp4, nvfp4) or a recipe JSON file.")
+    @Option(help: "Output format.")
+    var format: OutputFormat = .packed
+
+    @Option(help: "Built-in recipe (int8, int4, fp8, mixed, mxfp4, nvfp4; for GGUF f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, mxfp4-moe) or a recipe JSON file.")
     var recipe = "int4"
 
     @Option(help: "INT4 group size (any divisor or not of the row width; the last group of a row may be partial).")
@@ -47,18 +54,18 @@ struct ConvertCommand: ParsableCommand {
             throw ValidationError("--group-size must be between 1 and \(QuantScheme.maxInt4Group)")
         }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if format == .gguf, let o = output, !dryRun, !o.hasSuffix(".gguf") {
+            throw ValidationError("with --format gguf, -o must name a .gguf file (got \(o))")
+        }
     }
 
     func run() throws {
         do {
             TemporaryFiles.installSignalHandlers()
             if let t = threads { Threads.set(t) }
-            if try ModelFormat.detect(model) == .packed {
-                throw FormatError.unsupported(file: model, tensor: nil, message: "is a packed file, already converted; convert reads a Hugging Face checkpoint (plain, or ModelOpt FP8/NVFP4)")
-            }
-            let ck = try Checkpoint(path: model)
-            try checkOutputs(ck)
-            let map = try TensorMap(checkpoint: ck)
+            let input = try ConvertInput(path: model)
+            try checkOutputs(input.files)
+            let map = input.map
             let r = try Recipe.load(recipe, groupSize: groupSize)
             // A group size that changes nothing would be silently ignored: say so instead.
             if let g = groupSize, try Recipe.load(recipe, groupSize: 1) == Recipe.load(recipe, groupSize: 2) {
@@ -69,20 +76,32 @@ struct ConvertCommand: ParsableCommand {
             if let ms = ProcessInfo.processInfo.environment["NEMO_CONVERT_TEST_DELAY_MS"].flatMap(Double.init) {
                 conv.delayPerTensor = ms / 1000
             }
-            if dryRun { try printPlan(conv); return }
-            let tokenizer = ck.directory + "/tokenizer.json"
+            let c = map.config
+            let ggufPlacement: (SinkTensor) throws(FormatError) -> GGUFPlacement = { t throws(FormatError) in try NemotronHGGUF.placement(t, config: c) }
+            let rules = format == .gguf ? GGUFWriter.rules(placement: ggufPlacement) : PackedWriter.sinkRules
+            if dryRun { try printPlan(conv, rules: rules); return }
             var blobs: [(String, [UInt8])] = []
-            if fileExists(tokenizer) { blobs.append(("tokenizer.json", try MappedFile.contents(of: tokenizer))) }
+            if let t = input.tokenizerJSON { blobs.append(("tokenizer.json", t)) }
             var meta: JSONObject = ["producer": ["name": "nemo-convert", "version": .string(NemoConvert.configuration.version)],
-                                    "model": try JSONParser.parse(ck.configBytes)]
-            for (k, v) in ck.provenance { meta[k] = v }
+                                    "model": .object(input.configJSON)]
+            for (k, v) in input.provenance { meta[k] = v }
+            let sink: TensorSink
+            if format == .gguf {
+                let fileType = GGUFRecipe(rawValue: recipe)?.bulkType ?? GGUFWriter.ggmlType(scheme: r.defaultScheme.description) ?? .f32
+                let tokenizer = try input.ggufTokenizer(vocabSize: c.vocabSize)
+                let kv = NemotronHGGUF.fileMetadata(map: map, ropeTheta: input.configJSON["rope_theta"]?.doubleValue,
+                                                    modelName: input.name, fileType: NemotronHGGUF.fileType(fileType) ?? 0, tokenizer: tokenizer)
+                sink = try GGUFWriter(path: output!, metadata: kv, placement: ggufPlacement)
+            } else {
+                sink = try PackedWriter(path: output!)
+            }
             let bar = ProgressLine(quiet: json)
             let rep: ConvertReport
             var calibration: CalibrationReport?
             if self.calibration.isCalibrated {
-                (rep, calibration) = try calibrated(map: map, recipe: r, checkpoint: ck, meta: meta, blobs: blobs, bar: bar)
+                (rep, calibration) = try calibrated(map: map, recipe: r, sink: sink, meta: meta, blobs: blobs, bar: bar)
             } else {
-                rep = try conv.convert(to: output!, metadata: meta, blobs: blobs) { done, total, name in
+                rep = try conv.convert(into: sink, metadata: meta, blobs: blobs) { done, total, name in
                     bar.update("convert: \(done * 100 / max(1, total))%  \(name)")
                 }
             }
@@ -110,18 +129,18 @@ struct ConvertCommand: ParsableCommand {
     }
 
     /// No output may be an input or another output (README: "No output overwrites an input").
-    private func checkOutputs(_ ck: Checkpoint) throws {
-        var inputs = ck.inputFiles.map { (what: "the checkpoint's", path: $0) }
+    private func checkOutputs(_ files: [String]) throws {
+        var inputs = files.map { (what: "the model's", path: $0) }
         if let c = calibration.calib { inputs.append(("--calib", c)) }
         inputs += calibration.stats.map { ("--stats", $0) }
-        if Recipe.Builtin(rawValue: recipe) == nil { inputs.append(("--recipe", recipe)) }
+        if Recipe.Builtin(rawValue: recipe) == nil && GGUFRecipe(rawValue: recipe) == nil { inputs.append(("--recipe", recipe)) }
         var outputs: [(option: String, path: String)] = []
         if let o = output, !dryRun { outputs.append(("-o", o)) }
         if let s = calibration.saveStats, !dryRun { outputs.append(("--save-stats", s)) }
         try OutputPath.check(outputs: outputs, inputs: inputs)
     }
 
-    private func calibrated(map: TensorMap, recipe: Recipe, checkpoint ck: Checkpoint, meta: JSONObject,
+    private func calibrated(map: TensorMap, recipe: Recipe, sink: TensorSink, meta: JSONObject,
                             blobs: [(String, [UInt8])], bar: ProgressLine) throws -> (ConvertReport, CalibrationReport) {
         let options = calibration.options
         let ctx = calibration.ctx, stats = calibration.stats
@@ -148,7 +167,7 @@ struct ConvertCommand: ParsableCommand {
         let cc = CalibratedConverter(map: map, recipe: recipe, options: options)
         cc.calibrationSource = calibration.calib ?? stats.joined(separator: ",")
         cc.converter.threads = threads ?? Threads.count
-        return try cc.convert(to: output!, source: source, metadata: meta, blobs: blobs, saveStats: calibration.saveStats) { p in
+        return try cc.convert(into: sink, source: source, metadata: meta, blobs: blobs, saveStats: calibration.saveStats) { p in
             bar.update("calibrate (\(options.method.rawValue)): \(p.step)/\(p.steps)  \(p.what)")
         }
     }
@@ -167,9 +186,9 @@ struct ConvertCommand: ParsableCommand {
 
     /// The resolved plan and, one line each, what in it the output format cannot store; exits 64
     /// when there is any (a recipe that does not fit the output is a usage error).
-    private func printPlan(_ conv: Converter) throws {
+    private func printPlan(_ conv: Converter, rules: SinkRules) throws {
         let plans = try conv.plans()
-        let violations = SinkCheck.violations(plans, rules: PackedWriter.sinkRules)
+        let violations = SinkCheck.violations(plans, rules: rules)
         if json {
             print(JSONWriter.string(.object([
                 "recipe": conv.recipe.json,
@@ -193,11 +212,11 @@ struct ConvertCommand: ParsableCommand {
             }
             print(String(format: "%.3f bits per weight over %d parameters", Double(bits) / Double(max(1, n)), n))
             if !violations.isEmpty {
-                print("\(violations.count) tensor(s) a \(PackedWriter.sinkRules.format) cannot store:")
+                print("\(violations.count) tensor(s) a \(rules.format) cannot store:")
                 for v in violations { print("  \(v)") }
             }
         }
-        if !violations.isEmpty { throw SinkMismatch(format: PackedWriter.sinkRules.format, violations: violations) }
+        if !violations.isEmpty { throw SinkMismatch(format: rules.format, violations: violations) }
     }
 }
 

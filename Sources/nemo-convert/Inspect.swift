@@ -2,6 +2,7 @@ import ArgumentParser
 import Formats
 import Quantize
 import Foundation
+import Model
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,13 +33,23 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let ok: Bool
-        do { ok = try ModelFormat.detect(model) == .packed ? try runPacked() : try runCheckpoint() } catch { fail(error) }
+        do {
+            switch try ModelFormat.detect(model) {
+            case .packed: ok = try runPacked()
+            case .gguf: ok = try runGGUF()
+            default: ok = try runCheckpoint()
+            }
+        } catch { fail(error) }
         if !ok { throw Exit.badInput }
     }
 
     /// A model's report, whatever its format (`ModelFormat`).
     static func load(_ path: String) throws -> ModelReport {
-        if try ModelFormat.detect(path) == .packed { return try report(PackedInspection(file: PackedFile(path: path))) }
+        switch try ModelFormat.detect(path) {
+        case .packed: return try report(PackedInspection(file: PackedFile(path: path)))
+        case .gguf: return ModelReport(gguf: try GGUFModel.open(path, allowUnexpected: true))
+        default: break
+        }
         let ck = try Checkpoint(path: path)
         let map = try TensorMap(checkpoint: ck, allowUnexpected: true)
         return ModelReport(checkpoint: ck, map: map)
@@ -66,6 +77,34 @@ struct Inspect: ParsableCommand {
             if let s = scan { print(Self.text(s), terminator: "") }
         }
         return scan?.ok ?? true
+    }
+
+    /// A GGUF file: its report; --verify decodes every tensor and counts non-finite values.
+    private func runGGUF() throws -> Bool {
+        let g = try GGUFModel.open(model, allowUnexpected: true)
+        let report = ModelReport(gguf: g)
+        var bad: [(String, Int)] = []
+        if verify {
+            for t in g.map.tensors {
+                let v = try t.data.floats()
+                let n = v.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+                if n > 0 { bad.append((t.name, n)) }
+            }
+        }
+        if json {
+            var o = report.json.objectValue!
+            o["format"] = "gguf"
+            o["metadata_keys"] = .int(g.file.metadata.count)
+            if verify { o["verify"] = ["ok": .bool(bad.isEmpty), "non_finite": .object(JSONObject(bad.map { ($0.0, .int($0.1)) }))] }
+            print(JSONWriter.string(.object(o), pretty: true))
+        } else {
+            print(Self.text(report), terminator: "")
+            if verify {
+                print(bad.isEmpty ? "verify       every tensor decoded, all values finite" : "verify       non-finite values in \(bad.count) tensor(s):")
+                for (n, k) in bad { print("  \(n): \(k)") }
+            }
+        }
+        return bad.isEmpty
     }
 
     private func runPacked() throws -> Bool {

@@ -50,6 +50,7 @@ public final class CalibratedConverter {
         do {
             plans = try converter.plans()
             try SinkCheck.require(plans, fit: writer)
+            try writer.prepare(plans.map { $0.0.sinkTensor($0.1) })
         } catch { writer.discard(); throw error }
         if case let .statistics(loaded, path) = source {
             do { try StatsFile.check(loaded, against: map, file: path) } catch { writer.discard(); throw error }

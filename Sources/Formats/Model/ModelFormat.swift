@@ -1,11 +1,12 @@
-/// What a MODEL argument names, told apart once for every command: a packed file (by its magic
-/// bytes), or a Hugging Face checkpoint — a directory with model.safetensors or a shard index, or
+/// What a MODEL argument names, told apart once for every command: a packed file or a GGUF file
+/// (by their magic bytes), or a Hugging Face checkpoint — a directory with model.safetensors or a shard index, or
 /// one .safetensors file next to its config.json. A checkpoint that is already quantized is still
 /// a checkpoint; its layout (`QuantizedLayout`) is found when it is opened.
 ///
-/// A new input format (GGUF next) is one case here and one reader beside the others.
+/// A new input format is one case here and one reader beside the others.
 public enum ModelFormat: String, Sendable {
     case packed
+    case gguf = "GGUF file"
     case safetensorsDirectory = "safetensors directory"
     case safetensorsIndex = "sharded safetensors"
     case safetensorsFile = "safetensors file"
@@ -23,11 +24,13 @@ public enum ModelFormat: String, Sendable {
         }
         if let why = missingReason(path) { throw FormatError.io(file: path, message: why) }
         if PackedFile.isPacked(path: path) { return .packed }
+        if GGUFFile.isGGUF(path: path) { return .gguf }
         if path.hasSuffix(".safetensors") { return .safetensorsFile }
-        throw FormatError.io(file: path, message: "not a packed file (no NEMOPACK magic), a model directory or a .safetensors file")
+        throw FormatError.io(file: path, message: "not a packed file (no NEMOPACK magic), a GGUF file (no GGUF magic), a model directory or a .safetensors file")
     }
 
-    public var isCheckpoint: Bool { self != .packed }
+    /// A Hugging Face checkpoint (safetensors), as opposed to a single converted file.
+    public var isCheckpoint: Bool { self != .packed && self != .gguf }
 }
 
 extension Checkpoint {

@@ -128,8 +128,11 @@ public struct TensorMap: @unchecked Sendable {
                       allowUnexpected: allowUnexpected, quantization: checkpoint.quantization, view: { checkpoint.view($0) })
     }
 
+    /// `prebound` are sources other readers already built under checkpoint names (a GGUF file's
+    /// tensors, reshaped, sliced per expert and decoded on demand); they are looked up before `view`.
     public init(config: ModelConfig, source: String, names: [String], allowUnexpected: Bool = false,
-                quantization: (any QuantizedLayout)? = nil, view: (String) -> TensorView?) throws(FormatError) {
+                quantization: (any QuantizedLayout)? = nil, prebound: [String: TensorSource] = [:],
+                view: (String) -> TensorView?) throws(FormatError) {
         self.config = config
         self.quantization = quantization
         let c = config
@@ -176,7 +179,9 @@ public struct TensorMap: @unchecked Sendable {
             var v: TensorSource?
             var from = ""
             var stacked: [Int]?
-            if let src = canonical[hub], let t = view(src) {
+            if let src = canonical[hub], let s = prebound[src] {
+                used.insert(src); v = s; from = src
+            } else if let src = canonical[hub], let t = view(src) {
                 used.insert(src); v = try decoded(src, t); from = src
             } else if let k = expert, let l = layer {
                 // Stacked experts: layers.L.mixer.experts.{up,down}_proj[.weight] of shape [E, out, in].

@@ -12,6 +12,10 @@ public protocol TensorSink: AnyObject {
     /// What this sink stores; `SinkRules.violations` in Quantize checks a plan against it.
     var rules: SinkRules { get }
 
+    /// Declares every tensor before any is written, in writing order. Formats whose header lists
+    /// the tensors ahead of their data (GGUF) fix their layout here; others need not implement it.
+    func prepare(_ tensors: [SinkTensor]) throws(FormatError)
+
     func beginTensor(_ tensor: SinkTensor) throws(FormatError)
     /// Starts section `name` of the open tensor (`codes`, `scales`, `dt.codes`, …; docs/FORMAT.md).
     /// `encoding` other than raw is a request the sink may decline (a packed file keeps a section
@@ -41,6 +45,8 @@ public protocol TensorSink: AnyObject {
 }
 
 extension TensorSink {
+    public func prepare(_ tensors: [SinkTensor]) throws(FormatError) {}
+
     /// One whole section at once.
     public func writeSection(_ name: String, _ bytes: UnsafeRawBufferPointer, encoding: SectionEncoding = .raw) throws(FormatError) {
         try beginSection(name, encoding: encoding)
@@ -82,6 +88,9 @@ public struct SinkRules: Sendable {
     public var mixedSchemesPerTensor: Bool
     /// Element types of scales the sink stores (`f32`, `f16`, `e8m0`, `e4m3`); nil for any.
     public var scaleElements: Set<String>?
+    /// A format's own check of one tensor (its shape and scheme against the format's layout: a
+    /// GGUF row must be whole ggml blocks); returns why it cannot be stored, or nil.
+    public var tensorCheck: (@Sendable (SinkTensor) -> String?)?
 
     public init(format: String, schemes: Set<String>? = nil, mixedSchemesPerTensor: Bool = true, scaleElements: Set<String>? = nil) {
         self.format = format; self.schemes = schemes; self.mixedSchemesPerTensor = mixedSchemesPerTensor

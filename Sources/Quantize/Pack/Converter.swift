@@ -78,6 +78,7 @@ public final class Converter {
         do {
             let plans = try plans()
             try SinkCheck.require(plans, fit: sink)
+            try sink.prepare(plans.map { $0.0.sinkTensor($0.1) })
             var entries: [ConvertReport.Entry] = []
             let totalIn = plans.reduce(0) { $0 + $1.0.data.byteCount }
             var doneIn = 0
@@ -122,9 +123,7 @@ public final class Converter {
         DispatchQueue.global().async(group: hashing) { [data = t.data] in hash.value = data.contentHash() }
         let written: Int
         do {
-            try writer.beginTensor(SinkTensor(name: t.name, role: t.role, layer: t.layer, expert: t.expert, shape: t.data.shape,
-                                              scheme: plan.summary, segments: plan.segments.map { ($0.name, $0.scheme.description) },
-                                              sourceDType: t.data.dtype))
+            try writer.beginTensor(t.sinkTensor(plan))
             try write(t, plan, writer, encoder)
         } catch { hashing.wait(); throw error }
         hashing.wait()

@@ -26,6 +26,7 @@ public enum SinkCheck {
                     }
                 }
             }
+            if let check = rules.tensorCheck, let w = check(t.sinkTensor(plan)) { why.append(w) }
             if !why.isEmpty { out.append("\(t.name): " + why.joined(separator: "; ")) }
         }
         return out
@@ -35,6 +36,15 @@ public enum SinkCheck {
     public static func require(_ plans: [(BoundTensor, TensorPlan)], fit sink: TensorSink) throws {
         let v = violations(plans, rules: sink.rules)
         if !v.isEmpty { throw SinkMismatch(format: sink.rules.format, violations: v) }
+    }
+}
+
+extension BoundTensor {
+    /// The entry the converter opens for this tensor in a sink.
+    public func sinkTensor(_ plan: TensorPlan) -> SinkTensor {
+        SinkTensor(name: name, role: role, layer: layer, expert: expert, shape: data.shape,
+                   scheme: plan.summary, segments: plan.segments.map { ($0.name, $0.scheme.description) },
+                   sourceDType: data.dtype)
     }
 }
 

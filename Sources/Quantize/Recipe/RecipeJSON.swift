@@ -46,9 +46,10 @@ extension Recipe {
             throw RecipeError("group size \(g) is outside 1...\(QuantScheme.maxInt4Group)")
         }
         if let b = Builtin(rawValue: nameOrPath) { return builtin(b, groupSize: groupSize ?? 128) }
+        if let g = GGUFRecipe(rawValue: nameOrPath) { return g.recipe }
         let bytes: [UInt8]
         do { bytes = try MappedFile.contents(of: nameOrPath) } catch {
-            throw RecipeError("'\(nameOrPath)' is neither a built-in recipe (\(Builtin.allCases.map(\.rawValue).joined(separator: ", "))) nor a readable file: \(error)")
+            throw RecipeError("'\(nameOrPath)' is neither a built-in recipe (\((Builtin.allCases.map(\.rawValue) + GGUFRecipe.allCases.map(\.rawValue)).joined(separator: ", "))) nor a readable file: \(error)")
         }
         let json: JSONValue
         do { json = try JSONParser.parse(bytes) } catch { throw RecipeError("\(nameOrPath): not valid JSON: \(error)") }
