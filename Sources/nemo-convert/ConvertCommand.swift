@@ -21,8 +21,14 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "A model directory or .safetensors file.")
     var model: String
 
-    @Option(name: [.customShort("o"), .long], help: "The packed file to write.")
+    @Option(name: [.customShort("o"), .long], help: "The packed file to write, or the directory of a Hugging Face export (--format).")
     var output: String?
+
+    @Option(help: "Output format: packed (one nemo-convert file), compressed-tensors (a Hugging Face directory vLLM and transformers load; docs/HF-EXPORTS.md).")
+    var format: OutputFormat = .packed
+
+    @Option(help: "Hugging Face export: bytes per safetensors shard (default 5 GB).")
+    var shardBytes: Int?
 
     @Option(help: "Built-in recipe (int8, int4, fp8, mixed, mxfp4, nvfp4) or a recipe JSON file.")
     var recipe = "int4"
@@ -47,6 +53,8 @@ struct ConvertCommand: ParsableCommand {
             throw ValidationError("--group-size must be between 1 and \(QuantScheme.maxInt4Group)")
         }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let b = shardBytes, b < 1 { throw ValidationError("--shard-bytes must be at least 1") }
+        if shardBytes != nil && format == .packed { throw ValidationError("--shard-bytes applies to Hugging Face exports (--format compressed-tensors)") }
     }
 
     func run() throws {
@@ -59,7 +67,10 @@ struct ConvertCommand: ParsableCommand {
             let ck = try Checkpoint(path: model)
             try checkOutputs(ck)
             let map = try TensorMap(checkpoint: ck)
-            let r = try Recipe.load(recipe, groupSize: groupSize)
+            var r = try Recipe.load(recipe, groupSize: groupSize)
+            // Hugging Face formats store one scheme per tensor: a built-in recipe quantizes Mamba
+            // in_proj whole there (its dt rows with the x rows), as NVIDIA's checkpoints do.
+            if format != .packed, Recipe.Builtin(rawValue: recipe) != nil { r.wholeInProj = true }
             // A group size that changes nothing would be silently ignored: say so instead.
             if let g = groupSize, try Recipe.load(recipe, groupSize: 1) == Recipe.load(recipe, groupSize: 2) {
                 throw UsageError("--group-size \(g) has no effect: recipe '\(r.name)' has no grouped INT4 scheme to apply it to")
@@ -82,7 +93,7 @@ struct ConvertCommand: ParsableCommand {
             if self.calibration.isCalibrated {
                 (rep, calibration) = try calibrated(map: map, recipe: r, checkpoint: ck, meta: meta, blobs: blobs, bar: bar)
             } else {
-                rep = try conv.convert(to: output!, metadata: meta, blobs: blobs) { done, total, name in
+                rep = try conv.convert(into: try makeSink(ck), metadata: meta, blobs: blobs) { done, total, name in
                     bar.update("convert: \(done * 100 / max(1, total))%  \(name)")
                 }
             }
@@ -109,6 +120,18 @@ struct ConvertCommand: ParsableCommand {
         } catch let e as ValidationError { throw e } catch { fail(error) }
     }
 
+    /// The sink `-o` names in the chosen format; a Hugging Face export also copies the
+    /// tokenizer, generation config and remote code of the model directory.
+    private func makeSink(_ ck: Checkpoint, keepReadBack: Bool = false) throws -> TensorSink {
+        guard let layout = format.hfLayout else { return try PackedWriter(path: output!) }
+        let sink = try HFCheckpointSink(directory: output!, layout: layout, shardBytes: shardBytes ?? 5_000_000_000, keepReadBack: keepReadBack)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: ck.directory)) ?? []
+        for n in names.sorted() where OutputFormat.isCompanionFile(n) {
+            try sink.addBlob(n, try MappedFile.contents(of: ck.directory + "/" + n))
+        }
+        return sink
+    }
+
     /// No output may be an input or another output (README: "No output overwrites an input").
     private func checkOutputs(_ ck: Checkpoint) throws {
         var inputs = ck.inputFiles.map { (what: "the checkpoint's", path: $0) }
@@ -116,7 +139,12 @@ struct ConvertCommand: ParsableCommand {
         inputs += calibration.stats.map { ("--stats", $0) }
         if Recipe.Builtin(rawValue: recipe) == nil { inputs.append(("--recipe", recipe)) }
         var outputs: [(option: String, path: String)] = []
-        if let o = output, !dryRun { outputs.append(("-o", o)) }
+        if let o = output, !dryRun {
+            // A Hugging Face export is a new or empty directory, so it can neither be nor hold an input.
+            if format == .packed { outputs.append(("-o", o)) } else {
+                do { try HFCheckpointSink.checkOutput(o) } catch { throw OutputConflict("-o \(error.description)") }
+            }
+        }
         if let s = calibration.saveStats, !dryRun { outputs.append(("--save-stats", s)) }
         try OutputPath.check(outputs: outputs, inputs: inputs)
     }
@@ -148,7 +176,7 @@ struct ConvertCommand: ParsableCommand {
         let cc = CalibratedConverter(map: map, recipe: recipe, options: options)
         cc.calibrationSource = calibration.calib ?? stats.joined(separator: ",")
         cc.converter.threads = threads ?? Threads.count
-        return try cc.convert(to: output!, source: source, metadata: meta, blobs: blobs, saveStats: calibration.saveStats) { p in
+        return try cc.convert(into: try makeSink(ck, keepReadBack: true), source: source, metadata: meta, blobs: blobs, saveStats: calibration.saveStats) { p in
             bar.update("calibrate (\(options.method.rawValue)): \(p.step)/\(p.steps)  \(p.what)")
         }
     }
@@ -169,7 +197,8 @@ struct ConvertCommand: ParsableCommand {
     /// when there is any (a recipe that does not fit the output is a usage error).
     private func printPlan(_ conv: Converter) throws {
         let plans = try conv.plans()
-        let violations = SinkCheck.violations(plans, rules: PackedWriter.sinkRules)
+        let rules = format.hfLayout?.rules ?? PackedWriter.sinkRules
+        let violations = SinkCheck.violations(plans, rules: rules)
         if json {
             print(JSONWriter.string(.object([
                 "recipe": conv.recipe.json,
@@ -193,11 +222,11 @@ struct ConvertCommand: ParsableCommand {
             }
             print(String(format: "%.3f bits per weight over %d parameters", Double(bits) / Double(max(1, n)), n))
             if !violations.isEmpty {
-                print("\(violations.count) tensor(s) a \(PackedWriter.sinkRules.format) cannot store:")
+                print("\(violations.count) tensor(s) a \(rules.format) cannot store:")
                 for v in violations { print("  \(v)") }
             }
         }
-        if !violations.isEmpty { throw SinkMismatch(format: PackedWriter.sinkRules.format, violations: violations) }
+        if !violations.isEmpty { throw SinkMismatch(format: rules.format, violations: violations) }
     }
 }
 

@@ -82,10 +82,15 @@ public struct SinkRules: Sendable {
     public var mixedSchemesPerTensor: Bool
     /// Element types of scales the sink stores (`f32`, `f16`, `e8m0`, `e4m3`); nil for any.
     public var scaleElements: Set<String>?
+    /// What else a format refuses in one tensor, given its name, stored [rows, cols] and the
+    /// schemes of its segments: one reason per problem (a group that does not divide the row, a
+    /// scale layout the format cannot express). Nil: nothing more.
+    public var tensorCheck: (@Sendable (_ name: String, _ rows: Int, _ cols: Int, _ schemes: [String]) -> [String])?
 
-    public init(format: String, schemes: Set<String>? = nil, mixedSchemesPerTensor: Bool = true, scaleElements: Set<String>? = nil) {
+    public init(format: String, schemes: Set<String>? = nil, mixedSchemesPerTensor: Bool = true, scaleElements: Set<String>? = nil,
+                tensorCheck: (@Sendable (_ name: String, _ rows: Int, _ cols: Int, _ schemes: [String]) -> [String])? = nil) {
         self.format = format; self.schemes = schemes; self.mixedSchemesPerTensor = mixedSchemesPerTensor
-        self.scaleElements = scaleElements
+        self.scaleElements = scaleElements; self.tensorCheck = tensorCheck
     }
 
     /// Stores anything a plan can ask for.

@@ -26,6 +26,9 @@ public enum SinkCheck {
                     }
                 }
             }
+            if let check = rules.tensorCheck {
+                why += check(t.name, plan.rows, plan.cols, schemes.map(\.description))
+            }
             if !why.isEmpty { out.append("\(t.name): " + why.joined(separator: "; ")) }
         }
         return out
