@@ -168,6 +168,8 @@ final class HFExportTests: ScratchDirectoryTestCase {
         var r = Recipe(name: "g96", defaultScheme: .int4(group: 96, symmetric: true)); r.wholeInProj = true
         let v = try Converter(map: map, recipe: r).violations(of: MemorySink(rules: rules))
         XCTAssertTrue(v.contains { $0.contains("scheme int4-g96-sym is not one a compressed-tensors export stores") }, "\(v)")
+        let fp4 = try Converter(map: map, recipe: recipe(.nvfp4)).violations(of: MemorySink(rules: rules))
+        XCTAssertTrue(fp4.contains { $0.contains("nvfp4: compressed-tensors divides by its global scale") }, "\(fp4)")
         let out = dir + "/x"
         XCTAssertThrowsError(try export(Fixtures.tinyMoE, Recipe.builtin(.int4), to: out)) { e in
             XCTAssertTrue("\(e)".contains("compressed-tensors export"), "\(e)")

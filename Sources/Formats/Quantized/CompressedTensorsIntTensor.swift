@@ -84,22 +84,32 @@ public struct CompressedTensorsIntTensor: EncodedTensor {
     }
 
     public func decodeRows(_ rows: Range<Int>, into out: UnsafeMutablePointer<Float>) throws(FormatError) {
-        let cols = shape[1], rowBytes = packed.shape[1] * 4, groups = cols / group
+        let cols = shape[1], rowBytes = packed.shape[1] * 4, groups = cols / group, g = group
         let offset = 1 << (bits - 1)
-        let b = packed.bytes
+        let b = packed.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        // One scale and zero point per group, hoisted; the inner loops are branch-free over bytes.
         for (i, r) in rows.enumerated() {
-            let o = out + i * cols, base = r * rowBytes
-            for j in 0..<cols {
-                let code: Int
-                if bits == 4 {
-                    let byte = b[base + j / 2]
-                    code = Int(j % 2 == 0 ? byte & 0x0F : byte >> 4) - offset
+            let o = out + i * cols, row = b + r * rowBytes
+            for k in 0..<groups {
+                let s = scales[r * groups + k], z = Float(offset + Int(zeros?[r * groups + k] ?? 0))
+                let j0 = k * g
+                if bits == 8 {
+                    for j in j0..<(j0 + g) { o[j] = (Float(row[j]) - z) * s }
                 } else {
-                    code = Int(b[base + j]) - offset
+                    // A group starts on an even column unless g is odd; then fall back to one nibble at a time.
+                    if g % 2 == 0 {
+                        for p in (j0 / 2)..<((j0 + g) / 2) {
+                            let byte = row[p]
+                            o[2 * p] = (Float(byte & 0x0F) - z) * s
+                            o[2 * p + 1] = (Float(byte >> 4) - z) * s
+                        }
+                    } else {
+                        for j in j0..<(j0 + g) {
+                            let byte = row[j / 2]
+                            o[j] = (Float(j % 2 == 0 ? byte & 0x0F : byte >> 4) - z) * s
+                        }
+                    }
                 }
-                let g = j / group
-                let z = zeros.map { Int($0[r * groups + g]) } ?? 0
-                o[j] = Float(code - z) * scales[r * groups + g]
             }
         }
     }

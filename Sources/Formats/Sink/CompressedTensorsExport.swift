@@ -39,6 +39,9 @@ public struct CompressedTensorsExport: HFExportLayout {
                          tensorCheck: { name, rows, cols, schemes in
             var why: [String] = []
             for s in Set(schemes) {
+                if HFScheme(s) == .nvfp4 {
+                    why.append("nvfp4: compressed-tensors divides by its global scale (value q·s/gs), which cannot hold our q·s·g bit for bit")
+                }
                 if case .int4(let g, _) = HFScheme(s), cols % g != 0 {
                     why.append("\(s): group \(g) does not divide the row width \(cols) (compressed-tensors has no partial groups)")
                 }
