@@ -53,4 +53,25 @@ final class HFExportCLITests: ScratchDirectoryTestCase {
         XCTAssertEqual(p.terminationStatus, 130)
         XCTAssertEqual(directoryListing(dir), [])
     }
+
+    /// Sequential calibration reads each layer back from the sink: an export keeps a copy of what
+    /// the codecs wrote, so the calibrated export holds exactly the packed file's values (equal
+    /// perplexity to the last digit).
+    func testCalibratedExportEqualsThePackedFile() throws {
+        let dense = Fixtures.model("nemotron-h-tiny-dense"), calib = Fixtures.text("kjv-calib.txt"), held = Fixtures.text("kjv-heldout.txt")
+        let recipe = dir + "/whole.json"
+        try Data(#"{"name": "int4", "default": "int4-g128-sym", "whole_in_proj": true}"#.utf8).write(to: URL(fileURLWithPath: recipe))
+        let cal = ["--calib", calib, "--calib-windows", "2", "--method", "gptq"]
+        var r = try CLIRunner.run(["convert", dense, "-o", dir + "/p.nemo", "--recipe", recipe] + cal)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try CLIRunner.run(["convert", dense, "-o", dir + "/ct", "--format", "compressed-tensors", "--recipe", recipe] + cal)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        func ppl(_ m: String) throws -> String {
+            let p = try CLIRunner.run(["perplexity", m, "--text", held, "--max-windows", "4", "--json"])
+            XCTAssertEqual(p.status, 0, p.stderr)
+            let j = try JSONParser.parse(Array(p.stdout.utf8))
+            return "\(j["ppl"]?.doubleValue ?? -1)"
+        }
+        XCTAssertEqual(try ppl(dir + "/ct"), try ppl(dir + "/p.nemo"))
+    }
 }
