@@ -1,6 +1,7 @@
 import ArgumentParser
 import Calibrate
 import Verify
+import Formats
 
 // The libraries' closed sets of names, parsed by ArgumentParser: `--help` lists the values and a
 // bad one is a usage error (exit 64) with the valid ones in the message. The libraries stay free
@@ -9,11 +10,4 @@ import Verify
 extension CalibrationMethod: ExpressibleByArgument {}
 extension ModelPreset: ExpressibleByArgument {}
 extension KVCacheDType: ExpressibleByArgument {}
-
-/// What `convert` writes.
-enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
-    /// nemo-convert's packed file (docs/FORMAT.md).
-    case packed
-    /// llama.cpp's GGUF (docs/GGUF.md).
-    case gguf
-}
+extension OutputFormat: ExpressibleByArgument {}

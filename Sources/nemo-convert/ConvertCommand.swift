@@ -25,11 +25,14 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "A model directory, .safetensors file or GGUF file.")
     var model: String
 
-    @Option(name: [.customShort("o"), .long], help: "The file to write (a packed file, or with --format gguf a .gguf file).")
+    @Option(name: [.customShort("o"), .long], help: "The file to write (a packed file, with --format gguf a .gguf file), or the directory of a Hugging Face export (--format compressed-tensors).")
     var output: String?
 
-    @Option(help: "Output format.")
+    @Option(help: "Output format: packed (one nemo-convert file), gguf (llama.cpp; docs/GGUF.md), compressed-tensors (a Hugging Face directory vLLM and transformers load; docs/HF-EXPORTS.md).")
     var format: OutputFormat = .packed
+
+    @Option(help: "Hugging Face export: bytes per safetensors shard (default 5 GB).")
+    var shardBytes: Int?
 
     @Option(help: "Built-in recipe (int8, int4, fp8, mixed, mxfp4, nvfp4; for GGUF f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, mxfp4-moe) or a recipe JSON file.")
     var recipe = "int4"
@@ -57,6 +60,8 @@ struct ConvertCommand: ParsableCommand {
         if format == .gguf, let o = output, !dryRun, !o.hasSuffix(".gguf") {
             throw ValidationError("with --format gguf, -o must name a .gguf file (got \(o))")
         }
+        if let b = shardBytes, b < 1 { throw ValidationError("--shard-bytes must be at least 1") }
+        if shardBytes != nil && format.hfLayout == nil { throw ValidationError("--shard-bytes applies to Hugging Face exports (--format compressed-tensors)") }
     }
 
     func run() throws {
@@ -66,7 +71,10 @@ struct ConvertCommand: ParsableCommand {
             let input = try ConvertInput(path: model)
             try checkOutputs(input.files)
             let map = input.map
-            let r = try Recipe.load(recipe, groupSize: groupSize)
+            var r = try Recipe.load(recipe, groupSize: groupSize)
+            // Hugging Face formats store one scheme per tensor: a built-in recipe quantizes Mamba
+            // in_proj whole there (its dt rows with the x rows), as NVIDIA's checkpoints do.
+            if format.hfLayout != nil, Recipe.Builtin(rawValue: recipe) != nil { r.wholeInProj = true }
             // A group size that changes nothing would be silently ignored: say so instead.
             if let g = groupSize, try Recipe.load(recipe, groupSize: 1) == Recipe.load(recipe, groupSize: 2) {
                 throw UsageError("--group-size \(g) has no effect: recipe '\(r.name)' has no grouped INT4 scheme to apply it to")
@@ -78,7 +86,7 @@ struct ConvertCommand: ParsableCommand {
             }
             let c = map.config
             let ggufPlacement: (SinkTensor) throws(FormatError) -> GGUFPlacement = { t throws(FormatError) in try NemotronHGGUF.placement(t, config: c) }
-            let rules = format == .gguf ? GGUFWriter.rules(placement: ggufPlacement) : PackedWriter.sinkRules
+            let rules = format == .gguf ? GGUFWriter.rules(placement: ggufPlacement) : format.hfLayout?.rules ?? PackedWriter.sinkRules
             if dryRun { try printPlan(conv, rules: rules); return }
             var blobs: [(String, [UInt8])] = []
             if let t = input.tokenizerJSON { blobs.append(("tokenizer.json", t)) }
@@ -92,6 +100,8 @@ struct ConvertCommand: ParsableCommand {
                 let kv = NemotronHGGUF.fileMetadata(map: map, ropeTheta: input.configJSON["rope_theta"]?.doubleValue,
                                                     modelName: input.name, fileType: NemotronHGGUF.fileType(fileType) ?? 0, tokenizer: tokenizer)
                 sink = try GGUFWriter(path: output!, metadata: kv, placement: ggufPlacement)
+            } else if let layout = format.hfLayout {
+                sink = try makeSink(layout, directory: input.directory, keepReadBack: self.calibration.isCalibrated)
             } else {
                 sink = try PackedWriter(path: output!)
             }
@@ -128,6 +138,19 @@ struct ConvertCommand: ParsableCommand {
         } catch let e as ValidationError { throw e } catch { fail(error) }
     }
 
+    /// A Hugging Face export's sink; it also copies the tokenizer, generation config and remote
+    /// code of the model directory.
+    private func makeSink(_ layout: any HFExportLayout, directory: String?, keepReadBack: Bool) throws -> TensorSink {
+        let sink = try HFCheckpointSink(directory: output!, layout: layout, shardBytes: shardBytes ?? 5_000_000_000, keepReadBack: keepReadBack)
+        if let dir = directory {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            for n in names.sorted() where OutputFormat.isCompanionFile(n) {
+                try sink.addBlob(n, try MappedFile.contents(of: dir + "/" + n))
+            }
+        }
+        return sink
+    }
+
     /// No output may be an input or another output (README: "No output overwrites an input").
     private func checkOutputs(_ files: [String]) throws {
         var inputs = files.map { (what: "the model's", path: $0) }
@@ -135,7 +158,12 @@ struct ConvertCommand: ParsableCommand {
         inputs += calibration.stats.map { ("--stats", $0) }
         if Recipe.Builtin(rawValue: recipe) == nil && GGUFRecipe(rawValue: recipe) == nil { inputs.append(("--recipe", recipe)) }
         var outputs: [(option: String, path: String)] = []
-        if let o = output, !dryRun { outputs.append(("-o", o)) }
+        if let o = output, !dryRun {
+            // A Hugging Face export is a new or empty directory, so it can neither be nor hold an input.
+            if format.hfLayout == nil { outputs.append(("-o", o)) } else {
+                do { try HFCheckpointSink.checkOutput(o) } catch { throw OutputConflict("-o \(error.description)") }
+            }
+        }
         if let s = calibration.saveStats, !dryRun { outputs.append(("--save-stats", s)) }
         try OutputPath.check(outputs: outputs, inputs: inputs)
     }

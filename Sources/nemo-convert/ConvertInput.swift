@@ -13,6 +13,8 @@ struct ConvertInput {
     /// The model's name for GGUF's `general.name` (the directory or file name).
     let name: String
     private let checkpoint: Checkpoint?
+    /// The model directory of a checkpoint input (where its tokenizer and companion files are).
+    var directory: String? { checkpoint?.directory }
     private let gguf: GGUFModel?
 
     init(path: String) throws {

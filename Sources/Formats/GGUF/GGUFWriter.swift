@@ -148,15 +148,15 @@ public final class GGUFWriter: TensorSink {
         nonisolated(unsafe) let place = placement
         r.tensorCheck = { t in
             let p: GGUFPlacement
-            do { p = try place(t) } catch { return "\(error)" }
-            guard let type = storableSchemes[t.scheme] else { return nil }  // reported by the scheme check
+            do { p = try place(t) } catch { return ["\(error)"] }
+            guard let type = storableSchemes[t.scheme] else { return [] }  // reported by the scheme check
             if p.transform != nil && type != .f32 {
-                return "is stored as \(p.name) with its values rewritten (\(p.transform!.rawValue)), which needs f32, not \(t.scheme)"
+                return ["is stored as \(p.name) with its values rewritten (\(p.transform!.rawValue)), which needs f32, not \(t.scheme)"]
             }
             guard p.dims[0] % type.blockSize == 0 else {
-                return "rows of \(p.dims[0]) are not whole \(type.name) blocks of \(type.blockSize); ggml cannot store them (choose another scheme for it)"
+                return ["rows of \(p.dims[0]) are not whole \(type.name) blocks of \(type.blockSize); ggml cannot store them (choose another scheme for it)"]
             }
-            return nil
+            return []
         }
         return r
     }

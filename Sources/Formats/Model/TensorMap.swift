@@ -179,9 +179,10 @@ public struct TensorMap: @unchecked Sendable {
             var v: TensorSource?
             var from = ""
             var stacked: [Int]?
-            if let src = canonical[hub], let s = prebound[src] {
+            let stored = canonical[hub] ?? quantization?.storedNames(for: hub).lazy.compactMap({ canonical[$0] }).first
+            if let src = stored, let s = prebound[src] {
                 used.insert(src); v = s; from = src
-            } else if let src = canonical[hub], let t = view(src) {
+            } else if let src = stored, let t = view(src) {
                 used.insert(src); v = try decoded(src, t); from = src
             } else if let k = expert, let l = layer {
                 // Stacked experts: layers.L.mixer.experts.{up,down}_proj[.weight] of shape [E, out, in].

@@ -147,10 +147,14 @@ public protocol EncodedTensor: Sendable {
     /// The codes and scales as a codec can store them unchanged, so converting to the scheme the
     /// source already uses copies codes instead of re-quantizing decoded values; nil when none.
     var scaledCodes: ScaledCodes? { get }
+    /// Integer codes our INT4/INT8 codecs store unchanged (a compressed-tensors pack-quantized
+    /// weight); nil when none.
+    var integerCodes: IntegerCodes? { get }
 }
 
 extension EncodedTensor {
     public var scaledCodes: ScaledCodes? { nil }
+    public var integerCodes: IntegerCodes? { nil }
     public func willNeed(bytes: Int) {}
 }
 

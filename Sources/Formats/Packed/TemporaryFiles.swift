@@ -70,5 +70,10 @@ public enum TemporaryFiles {
         for i in 0..<slots where storage[i * slotBytes] != 0 {
             unlink(storage + i * slotBytes)
         }
+        // Then the temporary directories (a Hugging Face export's), now emptied of the files
+        // registered inside them; rmdir of a path that was a file fails harmlessly.
+        for i in 0..<slots where storage[i * slotBytes] != 0 {
+            rmdir(storage + i * slotBytes)
+        }
     }
 }

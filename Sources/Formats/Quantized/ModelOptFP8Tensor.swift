@@ -7,8 +7,11 @@ public struct ModelOptFP8Tensor: EncodedTensor {
     public let rowScales: [Float]
     public let perTensor: Bool
     let scaleView: TensorView
+    /// Which layout it came from, for `inspect`.
+    let origin: String
 
-    init(name: String, codes: TensorView, scale: TensorView, scaleName: String) throws(FormatError) {
+    init(name: String, codes: TensorView, scale: TensorView, scaleName: String, origin: String = "ModelOpt FP8") throws(FormatError) {
+        self.origin = origin
         guard codes.shape.count == 2 else {
             throw FormatError.invalidTensor(file: codes.path, tensor: name, message: "FP8 weight of shape \(codes.shape); expected 2 dimensions")
         }
@@ -34,7 +37,7 @@ public struct ModelOptFP8Tensor: EncodedTensor {
     public var path: String { codes.path }
     public var codeDType: DType { .f8e4m3 }
     public var byteCount: Int { codes.info.byteCount + scaleView.info.byteCount }
-    public var storageDescription: String { "F8_E4M3 × weight_scale \(perTensor ? "per tensor" : "per row") (ModelOpt FP8)" }
+    public var storageDescription: String { "F8_E4M3 × weight_scale \(perTensor ? "per tensor" : "per row") (\(origin))" }
 
     public func decodeRows(_ rows: Range<Int>, into out: UnsafeMutablePointer<Float>) throws(FormatError) {
         let cols = codes.shape[1]

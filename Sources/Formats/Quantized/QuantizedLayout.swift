@@ -19,11 +19,18 @@ public protocol QuantizedLayout: Sendable {
     /// The source of weight `name` (stored as `view`) and the names of the other tensors it read
     /// (scales). `lookup` finds a checkpoint tensor by its name as stored.
     func bind(weight name: String, view: TensorView, lookup: (String) -> TensorView?) throws(FormatError) -> (TensorSource, consumed: [String])
+    /// Other names a weight may be stored under (compressed-tensors' `M.weight_packed` for
+    /// `M.weight`), tried when the weight's own name is absent.
+    func storedNames(for weight: String) -> [String]
     /// Tensors the layout stores for the runtime that the model's values do not depend on
     /// (activation and KV-cache scales): accepted and listed by `inspect`, not used.
     func isRuntimeOnly(_ name: String) -> Bool
     /// Checks a runtime-only tensor's value (a positive finite scalar scale, say).
     func checkRuntimeOnly(_ name: String, view: TensorView) throws(FormatError)
+}
+
+extension QuantizedLayout {
+    public func storedNames(for weight: String) -> [String] { [] }
 }
 
 /// The quantized layouts nemo-convert reads, and the detection that picks one.
@@ -40,6 +47,7 @@ public enum QuantizedLayouts {
     /// line here.
     static let registry: [any QuantizedLayout.Type] = [
         ModelOptLayout.self,
+        CompressedTensorsLayout.self,
     ]
 
     /// The layout of the checkpoint in `directory` whose config.json (`configPath`) parsed to
@@ -56,7 +64,7 @@ public enum QuantizedLayouts {
             let method = q["quant_method"]?.stringValue ?? q["quant_library"]?.stringValue
             throw FormatError.unsupported(file: configPath, tensor: nil, message:
                 "quantization_config with quant_method \(method.map { "'\($0)'" } ?? "(none)") is not a layout nemo-convert reads "
-                + "(it reads ModelOpt FP8 and NVFP4 checkpoints and unquantized ones; docs/FORMAT.md, \"Quantized inputs\")")
+                + "(it reads ModelOpt FP8 and NVFP4, compressed-tensors pack-quantized and float-quantized checkpoints and unquantized ones; docs/FORMAT.md, \"Quantized inputs\")")
         }
         return nil
     }

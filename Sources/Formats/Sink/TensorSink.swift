@@ -88,13 +88,15 @@ public struct SinkRules: Sendable {
     public var mixedSchemesPerTensor: Bool
     /// Element types of scales the sink stores (`f32`, `f16`, `e8m0`, `e4m3`); nil for any.
     public var scaleElements: Set<String>?
-    /// A format's own check of one tensor (its shape and scheme against the format's layout: a
-    /// GGUF row must be whole ggml blocks); returns why it cannot be stored, or nil.
-    public var tensorCheck: (@Sendable (SinkTensor) -> String?)?
+    /// A format's own check of one tensor (its shape and schemes against the format's layout: a
+    /// GGUF row must be whole ggml blocks, a compressed-tensors group must divide the row): one
+    /// reason per problem, empty when it can be stored.
+    public var tensorCheck: (@Sendable (SinkTensor) -> [String])?
 
-    public init(format: String, schemes: Set<String>? = nil, mixedSchemesPerTensor: Bool = true, scaleElements: Set<String>? = nil) {
+    public init(format: String, schemes: Set<String>? = nil, mixedSchemesPerTensor: Bool = true, scaleElements: Set<String>? = nil,
+                tensorCheck: (@Sendable (SinkTensor) -> [String])? = nil) {
         self.format = format; self.schemes = schemes; self.mixedSchemesPerTensor = mixedSchemesPerTensor
-        self.scaleElements = scaleElements
+        self.scaleElements = scaleElements; self.tensorCheck = tensorCheck
     }
 
     /// Stores anything a plan can ask for.

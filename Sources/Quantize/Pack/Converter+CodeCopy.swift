@@ -51,3 +51,40 @@ extension Converter {
         return true
     }
 }
+
+extension Converter {
+    /// Stores segment `seg` by copying integer codes, scales and zero points that the source
+    /// already holds in the target codec's terms (a compressed-tensors INT4 weight converted to
+    /// `int4-gG-sym|asym` with the same G, an INT8 per-channel one to `int8`), so an
+    /// export → import → export round trip is byte-identical; re-quantizing the decoded values
+    /// could move a scale by an ulp. Returns false (nothing written) when the scheme differs.
+    func copyIntegerCodes(_ seg: TensorPlan.Segment, _ ic: IntegerCodes, to writer: TensorSink) throws -> Bool {
+        let codec = seg.scheme.codec
+        if let c = codec as? Int4GroupCodec {
+            guard ic.bits == 4, c.groupSize == ic.group, c.symmetric == ic.symmetric else { return false }
+        } else if codec is Int8ChannelCodec {
+            guard ic.bits == 8, ic.symmetric, ic.group == ic.cols else { return false }
+        } else {
+            return false
+        }
+        let perRow = codec.codeBytesPerRow(cols: ic.cols), groups = ic.cols / ic.group
+        let rowsPerChunk = max(1, chunkBytes / max(1, perRow))
+        let buf = UnsafeMutablePointer<UInt8>.allocate(capacity: min(seg.rows.count, rowsPerChunk) * perRow + 1)
+        defer { buf.deallocate() }
+        try writer.beginSection(seg.section("codes"), encoding: .raw)
+        var r = seg.rows.lowerBound
+        while r < seg.rows.upperBound {
+            let m = min(rowsPerChunk, seg.rows.upperBound - r)
+            for i in 0..<m { ic.row(r + i, buf + i * perRow) }
+            try writer.appendToSection(UnsafeRawBufferPointer(start: buf, count: m * perRow))
+            r += m
+        }
+        try writer.endSection()
+        let span = (seg.rows.lowerBound * groups)..<(seg.rows.upperBound * groups)
+        try Array(ic.scales[span]).withUnsafeBytes { try writer.writeSection(seg.section("scales"), $0) }
+        if let z = ic.zeroPoints {
+            try Array(z[span]).withUnsafeBytes { try writer.writeSection(seg.section("zero_points"), $0) }
+        }
+        return true
+    }
+}

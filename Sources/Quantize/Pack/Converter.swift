@@ -175,6 +175,9 @@ public final class Converter {
             if encoder == nil, let sc = data.encoded?.scaledCodes, try copyScaledCodes(seg, sc, tensor: t.name, file: data.path, to: writer) {
                 continue
             }
+            if encoder == nil, let ic = data.encoded?.integerCodes, try copyIntegerCodes(seg, ic, to: writer) {
+                continue
+            }
             if encoder == nil, let src = data.plain {
                 try writeRoundToNearest(seg, src, cols: cols, tensor: t.name, to: writer)
                 continue

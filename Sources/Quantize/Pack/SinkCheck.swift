@@ -26,7 +26,7 @@ public enum SinkCheck {
                     }
                 }
             }
-            if let check = rules.tensorCheck, let w = check(t.sinkTensor(plan)) { why.append(w) }
+            if let check = rules.tensorCheck { why += check(t.sinkTensor(plan)) }
             if !why.isEmpty { out.append("\(t.name): " + why.joined(separator: "; ")) }
         }
         return out

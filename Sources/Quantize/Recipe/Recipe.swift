@@ -34,6 +34,10 @@ public struct Recipe: Equatable, Sendable {
     public var perHeadScales: Bool
     /// Use group = head_dim for INT4 on out_proj, so a group never spans two heads.
     public var outProjGroupByHead: Bool
+    /// Mamba in_proj in one scheme: its dt rows follow the x rows instead of staying in high
+    /// precision. For output formats that store one scheme per tensor (Hugging Face exports),
+    /// which is how NVIDIA's own FP8/NVFP4 Nemotron checkpoints store in_proj.
+    public var wholeInProj = false
 
     public init(name: String, defaultScheme: QuantScheme, rules: [Rule] = [], perHeadScales: Bool = true,
                 outProjGroupByHead: Bool = true) {
@@ -108,7 +112,7 @@ public struct Recipe: Equatable, Sendable {
         if role == .mambaInProj, let m = config.mamba {
             var segs: [TensorPlan.Segment] = []
             for (segName, range) in m.inProjSegments {
-                let s = try resolve(segment: segName)
+                let s = try resolve(segment: wholeInProj && segName == "dt" ? "x" : segName)
                 let block: Int? = perHeadScales ? (segName == "z" || segName == "x" ? m.headDim : segName == "dt" ? nil : m.stateSize) : nil
                 segs.append(TensorPlan.Segment(name: segName, rows: range, scheme: adjust(s, role: role, cols: cols, config: config),
                                                blockRows: block))

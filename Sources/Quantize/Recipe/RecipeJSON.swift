@@ -6,7 +6,7 @@ extension Recipe {
     public init(json: JSONValue, file: String) throws {
         func bad(_ m: String) -> RecipeError { RecipeError("\(file): \(m)") }
         guard let o = json.objectValue else { throw bad("a recipe is a JSON object") }
-        let known: Set<String> = ["name", "default", "rules", "per_head_scales", "out_proj_group_by_head", "description"]
+        let known: Set<String> = ["name", "default", "rules", "per_head_scales", "out_proj_group_by_head", "whole_in_proj", "description"]
         for k in o.keys where !known.contains(k) { throw bad("unknown key '\(k)'") }
         let name = o["name"]?.stringValue ?? file
         guard let ds = o["default"]?.stringValue else { throw bad("missing 'default' scheme") }
@@ -38,6 +38,7 @@ extension Recipe {
         self.init(name: name, defaultScheme: d, rules: rules,
                   perHeadScales: o["per_head_scales"]?.boolValue ?? true,
                   outProjGroupByHead: o["out_proj_group_by_head"]?.boolValue ?? true)
+        wholeInProj = o["whole_in_proj"]?.boolValue ?? false
     }
 
     /// A built-in name (`int8`, `int4`, `fp8`, `mixed`) or a path to a recipe file.
@@ -69,7 +70,9 @@ extension Recipe {
             o["scheme"] = .string(r.scheme)
             rs.append(.object(o))
         }
-        return ["name": .string(name), "default": .string(defaultScheme.description), "rules": .array(rs),
-                "per_head_scales": .bool(perHeadScales), "out_proj_group_by_head": .bool(outProjGroupByHead)]
+        var j: JSONObject = ["name": .string(name), "default": .string(defaultScheme.description), "rules": .array(rs),
+                             "per_head_scales": .bool(perHeadScales), "out_proj_group_by_head": .bool(outProjGroupByHead)]
+        if wholeInProj { j["whole_in_proj"] = true }
+        return .object(j)
     }
 }
