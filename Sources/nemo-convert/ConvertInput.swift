@@ -13,6 +13,8 @@ struct ConvertInput {
     /// The model's name for GGUF's `general.name` (the directory or file name).
     let name: String
     private let checkpoint: Checkpoint?
+    /// How messages name the input's files ("the checkpoint's config.json").
+    var what: String { checkpoint == nil ? "the input GGUF file" : "the checkpoint's" }
     /// The model directory of a checkpoint input (where its tokenizer and companion files are).
     var directory: String? { checkpoint?.directory }
     private let gguf: GGUFModel?
