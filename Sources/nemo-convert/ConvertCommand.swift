@@ -64,7 +64,7 @@ struct ConvertCommand: ParsableCommand {
             TemporaryFiles.installSignalHandlers()
             if let t = threads { Threads.set(t) }
             let input = try ConvertInput(path: model)
-            try checkOutputs(input.files)
+            try checkOutputs(input.files, what: input.what)
             let map = input.map
             let r = try Recipe.load(recipe, groupSize: groupSize)
             // A group size that changes nothing would be silently ignored: say so instead.
@@ -129,8 +129,8 @@ struct ConvertCommand: ParsableCommand {
     }
 
     /// No output may be an input or another output (README: "No output overwrites an input").
-    private func checkOutputs(_ files: [String]) throws {
-        var inputs = files.map { (what: "the model's", path: $0) }
+    private func checkOutputs(_ files: [String], what: String) throws {
+        var inputs = files.map { (what: what, path: $0) }
         if let c = calibration.calib { inputs.append(("--calib", c)) }
         inputs += calibration.stats.map { ("--stats", $0) }
         if Recipe.Builtin(rawValue: recipe) == nil && GGUFRecipe(rawValue: recipe) == nil { inputs.append(("--recipe", recipe)) }
