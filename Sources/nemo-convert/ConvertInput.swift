@@ -12,6 +12,8 @@ struct ConvertInput {
     let tokenizerJSON: [UInt8]?
     /// The model's name for GGUF's `general.name` (the directory or file name).
     let name: String
+    /// How messages name the input's files ("the checkpoint's config.json").
+    let what: String
     private let checkpoint: Checkpoint?
     /// How messages name the input's files ("the checkpoint's config.json").
     var what: String { checkpoint == nil ? "the input GGUF file" : "the checkpoint's" }
@@ -36,6 +38,7 @@ struct ConvertInput {
             var n = String(path.split(separator: "/").last ?? "")
             if n.hasSuffix(".gguf") { n.removeLast(5) }
             name = f.value("general.name")?.stringValue ?? n
+            what = "the input GGUF file"
         default:
             let ck = try Checkpoint(path: path)
             checkpoint = ck; gguf = nil
@@ -46,6 +49,7 @@ struct ConvertInput {
             let t = ck.directory + "/tokenizer.json"
             tokenizerJSON = fileExists(t) ? try MappedFile.contents(of: t) : nil
             name = ck.directory
+            what = "the checkpoint's"
         }
     }
 

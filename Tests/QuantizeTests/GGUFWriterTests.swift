@@ -89,4 +89,31 @@ final class GGUFWriterTests: ScratchDirectoryTestCase {
         partial.discard()
         XCTAssertEqual(listing(), ["s.gguf"])
     }
+
+    /// Q and K rows are stored permuted per head (llama.cpp's layout) but read back in the
+    /// converter's order: sequential calibration runs the next layer on what was written.
+    func testPermutedRowsAreStoredPermutedAndReadBackInOrder() throws {
+        let path = dir + "/q.gguf"
+        let t = SinkTensor(name: "q", role: .attnQ, layer: 0, expert: nil, shape: [8, 2], scheme: "f32",
+                           segments: [("", "f32")], sourceDType: .f32)
+        let place: (SinkTensor) throws(FormatError) -> GGUFPlacement = { t throws(FormatError) in
+            GGUFPlacement(name: "attn_q", dims: [2, 8], permutedHeads: 2)
+        }
+        let sink = try GGUFWriter(path: path, metadata: [], placement: place)
+        try sink.prepare([t])
+        try sink.beginTensor(t)
+        let rows = (0..<16).map { Float($0) }   // row r = [2r, 2r+1]
+        try sink.beginSection("codes", encoding: .raw)
+        try rows[0..<8].withUnsafeBytes { try sink.appendToSection($0) }   // two pieces of whole rows
+        try rows[8..<16].withUnsafeBytes { try sink.appendToSection($0) }
+        try sink.endSection()
+        try sink.endTensor(attributes: [:])
+        let back = try XCTUnwrap(sink.readBack(tensor: "q", section: "codes"))
+        XCTAssertEqual(back, rows.withUnsafeBytes { Array($0) })
+        try sink.finish(metadata: [:])
+        let f = try GGUFFile(path: path)
+        let stored = try f.view(f.tensor("attn_q")!)!.floats()
+        // Head of 4 rows [r0 r1 r2 r3] stored [r0 r2 r1 r3].
+        XCTAssertEqual(stored, [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15])
+    }
 }

@@ -296,14 +296,25 @@ public final class GGUFWriter: TensorSink {
 
     public func readBack(tensor: String, section: String) throws(FormatError) -> [UInt8]? {
         guard let s = slotOf[tensor], section == "codes" || section.hasSuffix(".codes") else { return nil }
-        // A rewritten or reordered tensor no longer holds what the converter wrote where it wrote it.
-        if s.transform != nil || s.permutedHeads != nil { return nil }
+        // A rewritten tensor (ssm_a) holds F32 values of the source, not what a reader of codes
+        // would decode: nil says "the source's values" (TensorSink.readBack).
+        if s.transform != nil { return nil }
         let e = entries[s.entry]
         let n = e.byteCount / e.slots
         let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, n), alignment: 64)
         defer { p.deallocate() }
         try file.read(offset: dataStart + e.offset + s.slot * n, count: n, into: p)
-        return Array(UnsafeRawBufferPointer(start: p, count: n))
+        let stored = UnsafeRawBufferPointer(start: p, count: n)
+        guard let heads = s.permutedHeads else { return Array(stored) }
+        // Rows back in the converter's order, so sequential calibration sees Q and K as written.
+        let rows = e.dims.dropFirst().reduce(1, *) / e.slots, rowBytes = n / rows
+        let perm = GGUFRowPermutation(rows: rows, heads: heads)
+        var out = [UInt8](repeating: 0, count: n)
+        for r in 0..<rows {
+            let from = perm.stored(r) * rowBytes
+            for b in 0..<rowBytes { out[r * rowBytes + b] = stored[from + b] }
+        }
+        return out
     }
 
     /// GGUF keeps the tokenizer in its metadata (`tokenizer.ggml.*`), not as a file.
