@@ -66,7 +66,10 @@ public final class MappedFile: @unchecked Sendable {
     public func dontNeed(offset: Int, count n: Int) { advise(offset, n, MADV_DONTNEED) }
 
     private func advise(_ offset: Int, _ n: Int, _ advice: Int32) {
-        guard let base = bytes.baseAddress, n > 0, offset >= 0, offset < count else { return }
+        // Only file-backed pages may be advised: MADV_DONTNEED on heap memory zero-fills whole
+        // pages, the buffer's own and whatever else malloc put on them (a GGUF's rewritten A_log
+        // lives in such a buffer; dropping it once corrupted unrelated objects and crashed).
+        guard isMapped, let base = bytes.baseAddress, n > 0, offset >= 0, offset < count else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset / page * page
         let end = min(count, offset + n)

@@ -15,8 +15,6 @@ struct ConvertInput {
     /// How messages name the input's files ("the checkpoint's config.json").
     let what: String
     private let checkpoint: Checkpoint?
-    /// How messages name the input's files ("the checkpoint's config.json").
-    var what: String { checkpoint == nil ? "the input GGUF file" : "the checkpoint's" }
     /// The model directory of a checkpoint input (where its tokenizer and companion files are).
     var directory: String? { checkpoint?.directory }
     private let gguf: GGUFModel?
