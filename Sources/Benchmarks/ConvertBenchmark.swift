@@ -25,15 +25,23 @@ public enum ConvertBenchmark {
         /// Where the converted files go (default: `directory`). A RAM file system here takes the
         /// disk's write speed out of the figures and leaves the converter's own.
         public var outputDirectory: String?
+        /// `convert --format`: "packed" or "gguf".
+        public var format: String
+        /// A peer tool timed on the same weights in the same run (llama-quantize, for GGUF).
+        public var peer: PeerQuantizer?
 
         public init(directory: String, gigabytes: Double = 4, recipes: [String] = ["int4", "int8"], threads: Int = 2,
-                    launcher: ConvertLauncher, keep: Bool = false, outputDirectory: String? = nil) {
+                    launcher: ConvertLauncher, keep: Bool = false, outputDirectory: String? = nil,
+                    format: String = "packed", peer: PeerQuantizer? = nil) {
             self.directory = directory; self.gigabytes = gigabytes; self.recipes = recipes
             self.threads = threads; self.launcher = launcher; self.keep = keep; self.outputDirectory = outputDirectory
+            self.format = format; self.peer = peer
         }
     }
 
     public struct Run: Sendable {
+        /// "nemo-convert", or the peer's name.
+        public var tool: String = "nemo-convert"
         public var recipe: String
         /// "warm": the checkpoint is in the page cache; "cold": its pages were dropped first.
         public var cache: String
@@ -87,7 +95,7 @@ public enum ConvertBenchmark {
             o["disk_read_cold_gbps"] = .number(r3(diskReadGBps))
             o["disk_write_fsync_gbps"] = .number(r3(diskWriteGBps))
             o["conversions"] = .array(runs.map { r in
-                ["recipe": .string(r.recipe), "cache": .string(r.cache), "input_bytes": .int(r.inputBytes),
+                ["tool": .string(r.tool), "recipe": .string(r.recipe), "cache": .string(r.cache), "input_bytes": .int(r.inputBytes),
                  "output_bytes": .int(r.outputBytes), "bits_per_weight": .number(r3(r.bitsPerWeight)),
                  "seconds": .number(r3(r.seconds)), "input_gb_per_s": .number(r3(r.inputGBps)),
                  "peak_rss_bytes": .int(r.peakRSSBytes), "wall_seconds": .number(r3(r.wallSeconds)),
@@ -156,6 +164,27 @@ public enum ConvertBenchmark {
                 runs.append(r)
             }
         }
+        if let peer = o.peer {
+            // The peer reads the same weights as a BF16 GGUF (our writer's; llama.cpp's own
+            // converter writes the same tensors, docs/GGUF.md), made once and not timed.
+            let outDir = o.outputDirectory ?? o.directory
+            let bf16 = outDir + "/peer-input-bf16.gguf"
+            progress("writing the BF16 GGUF \(peer.name) reads")
+            let made = try o.launcher.run(["convert", ckDir, "-o", bf16, "--format", "gguf", "--recipe", "bf16",
+                                           "--threads", String(o.threads), "--json"])
+            guard made.status == 0 else { throw FormatError.io(file: ckDir, message: "convert to a BF16 GGUF exited with \(made.status): \(made.stderr)") }
+            defer { unlink(bf16) }
+            for recipe in o.recipes {
+                for cache in ["warm", "cold"] {
+                    if cache == "cold" { try dropCache([bf16]) } else { try warm([bf16]) }
+                    progress("\(peer.name) \(recipe.uppercased()), page cache \(cache), \(o.threads) thread\(o.threads == 1 ? "" : "s")")
+                    let r = try peerRun(peer, input: bf16, recipe: recipe, cache: cache, threads: o.threads,
+                                        outDir: outDir, weights: written.dataBytes / 2)
+                    progress(String(format: "  %.2f GB/s of input, %.1f s, peak RSS %.0f MB", r.inputGBps, r.seconds, Double(r.peakRSSBytes) / 1e6))
+                    runs.append(r)
+                }
+            }
+        }
         progress("measuring memcpy")
         let copy = memcpyRate()
         return Result(directory: o.directory, pattern: pattern, vocab: vocab, routedExperts: experts,
@@ -166,11 +195,12 @@ public enum ConvertBenchmark {
 
     /// One conversion in a child process; its `--json` report gives time, rate and peak RSS.
     static func convert(_ o: Options, checkpoint: String, recipe: String, cache: String) throws -> Run {
-        let out = (o.outputDirectory ?? o.directory) + "/converted-\(recipe).nemo"
+        let out = (o.outputDirectory ?? o.directory) + "/converted-\(recipe)" + (o.format == "gguf" ? ".gguf" : ".nemo")
         defer { unlink(out) }
         let cpu0 = childrenCPUSeconds()
         let t = monotonicSeconds()
-        let r = try o.launcher.run(["convert", checkpoint, "-o", out, "--recipe", recipe, "--threads", String(o.threads), "--json"])
+        let r = try o.launcher.run(["convert", checkpoint, "-o", out, "--format", o.format, "--recipe", recipe,
+                                    "--threads", String(o.threads), "--json"])
         let wall = monotonicSeconds() - t
         let cpu = childrenCPUSeconds() - cpu0
         guard r.status == 0 else {
@@ -185,6 +215,28 @@ public enum ConvertBenchmark {
         return Run(recipe: recipe, cache: cache, inputBytes: Int(try num("input_bytes")), outputBytes: Int(try num("output_bytes")),
                    bitsPerWeight: try num("bits_per_weight"), seconds: try num("seconds"), inputGBps: try num("input_gb_per_s"),
                    peakRSSBytes: Int(try num("peak_rss_bytes")), wallSeconds: wall, cpuSeconds: cpu)
+    }
+
+    /// The peer quantizing the BF16 GGUF to the recipe's ggml type (q4_0 → Q4_0).
+    static func peerRun(_ peer: PeerQuantizer, input: String, recipe: String, cache: String, threads: Int,
+                        outDir: String, weights: Int) throws -> Run {
+        let out = outDir + "/peer-\(recipe).gguf"
+        defer { unlink(out) }
+        let inBytes = fileSize(input)
+        let r = try peer.run(input, out, recipe.uppercased(), threads)
+        guard r.status == 0 else {
+            throw FormatError.io(file: input, message: "\(peer.name) \(recipe.uppercased()) exited with \(r.status): \(r.stderr.suffix(2000))")
+        }
+        let outBytes = fileSize(out)
+        return Run(tool: peer.name, recipe: recipe, cache: cache, inputBytes: inBytes, outputBytes: outBytes,
+                   bitsPerWeight: Double(outBytes) * 8 / Double(max(1, weights)), seconds: r.wallSeconds,
+                   inputGBps: Double(inBytes) / r.wallSeconds / 1e9, peakRSSBytes: r.peakRSSBytes,
+                   wallSeconds: r.wallSeconds, cpuSeconds: r.cpuSeconds)
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : 0
     }
 
     // MARK: the machine's limits, measured on the same files

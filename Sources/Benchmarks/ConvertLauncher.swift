@@ -20,3 +20,28 @@ public struct ConvertLauncher: Sendable {
         self.name = name; self.run = run
     }
 }
+
+/// A peer quantizer timed beside `convert` (llama-quantize): the CLI supplies how to start it, as
+/// it does for the converter.
+public struct PeerQuantizer: Sendable {
+    /// One finished run of the peer: wall and CPU seconds and the child's own peak RSS.
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stderr: String
+        public var wallSeconds: Double
+        public var cpuSeconds: Double
+        public var peakRSSBytes: Int
+        public init(status: Int32, stderr: String, wallSeconds: Double, cpuSeconds: Double, peakRSSBytes: Int) {
+            self.status = status; self.stderr = stderr; self.wallSeconds = wallSeconds
+            self.cpuSeconds = cpuSeconds; self.peakRSSBytes = peakRSSBytes
+        }
+    }
+
+    public let name: String
+    /// Quantizes `input` (a GGUF) into `output` as ggml file type `type` ("Q4_0") with `threads`.
+    public let run: @Sendable (_ input: String, _ output: String, _ type: String, _ threads: Int) throws -> Output
+
+    public init(name: String, run: @escaping @Sendable (_ input: String, _ output: String, _ type: String, _ threads: Int) throws -> Output) {
+        self.name = name; self.run = run
+    }
+}

@@ -35,6 +35,12 @@ struct BenchConvert: ParsableCommand {
     @Option(help: "Threads per conversion.")
     var threads = 2
 
+    @Option(help: "Output format of the conversions: packed or gguf (then use GGUF recipes: q4_0, q8_0, …).")
+    var format = "packed"
+
+    @Option(help: "With --format gguf: time this llama-quantize on the same weights (a BF16 GGUF of the checkpoint), same recipes and threads, in the same run.")
+    var llamaQuantize: String?
+
     @Flag(help: "Keep the generated checkpoint.")
     var keep = false
 
@@ -44,6 +50,8 @@ struct BenchConvert: ParsableCommand {
     func validate() throws {
         guard gb >= 2 else { throw ValidationError("--gb must be at least 2 (embedding and lm_head alone are 1.4 GB)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard ["packed", "gguf"].contains(format) else { throw ValidationError("--format must be packed or gguf") }
+        if llamaQuantize != nil && format != "gguf" { throw ValidationError("--llama-quantize needs --format gguf") }
     }
 
     func run() throws {
@@ -55,7 +63,8 @@ struct BenchConvert: ParsableCommand {
             let o = ConvertBenchmark.Options(directory: directory, gigabytes: gb,
                                              recipes: recipes.split(separator: ",").map(String.init),
                                              threads: threads, launcher: try .ownExecutable(), keep: keep,
-                                             outputDirectory: outDir)
+                                             outputDirectory: outDir, format: format,
+                                             peer: try llamaQuantize.map { try PeerQuantizer.llamaQuantize($0) })
             r = try ConvertBenchmark.run(o) { print($0, to: &stderr) }
         } catch { fail(error) }
         if json {
@@ -69,9 +78,9 @@ struct BenchConvert: ParsableCommand {
         disk write   \(fixed(r.diskWriteGBps, 2)) GB/s (with fsync, in \(r.outputDirectory))
 
         """, terminator: "")
-        var rows = [["recipe", "cache", "GB/s in", "of memcpy", "of disk read", "GB/s out", "of disk write", "seconds", "CPU s", "peak RSS", "output", "bits/w"]]
+        var rows = [["tool", "recipe", "cache", "GB/s in", "of memcpy", "of disk read", "GB/s out", "of disk write", "seconds", "CPU s", "peak RSS", "output", "bits/w"]]
         for c in r.runs {
-            rows.append([c.recipe, c.cache, fixed(c.inputGBps, 2), fixed(c.inputGBps / r.memcpyGBps, 2),
+            rows.append([c.tool, c.recipe, c.cache, fixed(c.inputGBps, 2), fixed(c.inputGBps / r.memcpyGBps, 2),
                          fixed(c.inputGBps / r.diskReadGBps, 2), fixed(c.outputGBps, 2), fixed(c.outputGBps / r.diskWriteGBps, 2), fixed(c.seconds, 2), fixed(c.cpuSeconds, 2), humanBytes(c.peakRSSBytes),
                          humanBytes(c.outputBytes), fixed(c.bitsPerWeight, 3)])
         }
