@@ -24,6 +24,7 @@ struct AttentionMixer {
             try w.load(role, layer: layer, expert: nil, into: wt.pointer)
             observer?.linearInput(layer: layer, role: role, expert: nil, input: u, rows: rows, width: hidden)
             Linear.forward(u, rows: rows, in: hidden, weight: wt.pointer, out: n, into: dst.pointer)
+            if role != .attnQ { observer?.linearOutput(layer: layer, role: role, output: dst.pointer, rows: rows, width: n) }
         }
 
         let o = scratch.buffer("attn.o", rows * qw)

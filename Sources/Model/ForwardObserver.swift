@@ -6,6 +6,9 @@ import Formats
 public protocol ForwardObserver: AnyObject {
     /// The input rows a linear weight is about to multiply (`width` = its input dimension).
     func linearInput(layer: Int, role: TensorRole, expert: Int?, input: UnsafePointer<Float>, rows: Int, width: Int)
+    /// The output rows a linear weight produced ([rows, width]); attention calls it for the K and V
+    /// projections, whose range an FP8 KV cache's static scales (`k_scale`, `v_scale`) must hold.
+    func linearOutput(layer: Int, role: TensorRole, output: UnsafePointer<Float>, rows: Int, width: Int)
     /// The router's choice for every token of the batch (`topK` indices and weights per token).
     func routing(layer: Int, tokens: Int, topK: Int, indices: UnsafePointer<Int32>, weights: UnsafePointer<Float>)
     /// The residual stream after block `layer`, [rows, hidden].
@@ -20,6 +23,7 @@ public protocol ForwardObserver: AnyObject {
 
 extension ForwardObserver {
     public func linearInput(layer: Int, role: TensorRole, expert: Int?, input: UnsafePointer<Float>, rows: Int, width: Int) {}
+    public func linearOutput(layer: Int, role: TensorRole, output: UnsafePointer<Float>, rows: Int, width: Int) {}
     public func routing(layer: Int, tokens: Int, topK: Int, indices: UnsafePointer<Int32>, weights: UnsafePointer<Float>) {}
     public func blockOutput(layer: Int, hidden: UnsafePointer<Float>, rows: Int, width: Int) {}
     public func routedExperts(_ experts: RoutedExperts, input: UnsafePointer<Float>, rows: Int) throws {}

@@ -28,13 +28,13 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "The file to write (a packed file, with --format gguf a .gguf file), or the directory of a Hugging Face export (--format compressed-tensors).")
     var output: String?
 
-    @Option(help: "Output format: packed (one nemo-convert file), gguf (llama.cpp; docs/GGUF.md), compressed-tensors (a Hugging Face directory vLLM and transformers load; docs/HF-EXPORTS.md).")
+    @Option(help: "Output format: packed (one nemo-convert file), gguf (llama.cpp; docs/GGUF.md), compressed-tensors or modelopt (Hugging Face directories vLLM, TensorRT-LLM and transformers load; docs/HF-EXPORTS.md).")
     var format: OutputFormat = .packed
 
     @Option(help: "Hugging Face export: bytes per safetensors shard (default 5 GB).")
     var shardBytes: Int?
 
-    @Option(help: "Built-in recipe (int8, int4, fp8, mixed, mxfp4, nvfp4; for GGUF f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, mxfp4-moe) or a recipe JSON file.")
+    @Option(help: "Built-in recipe (int8, int4, fp8, mixed, mxfp4, nvfp4, nvidia-fp8, nvidia-nvfp4; for GGUF f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, mxfp4-moe) or a recipe JSON file.")
     var recipe = "int4"
 
     @Option(help: "INT4 group size (any divisor or not of the row width; the last group of a row may be partial).")
@@ -75,6 +75,9 @@ struct ConvertCommand: ParsableCommand {
             // Hugging Face formats store one scheme per tensor: a built-in recipe quantizes Mamba
             // in_proj whole there (its dt rows with the x rows), as NVIDIA's checkpoints do.
             if format.hfLayout != nil, Recipe.Builtin(rawValue: recipe) != nil { r.wholeInProj = true }
+            // ModelOpt holds one scale per tensor and no INT8: built-ins get per-tensor scales and
+            // keep lm_head as stored (ModelOpt's own default).
+            if format == .modelopt, Recipe.Builtin(rawValue: recipe) != nil { r.fitPerTensorExport() }
             // A group size that changes nothing would be silently ignored: say so instead.
             if let g = groupSize, try Recipe.load(recipe, groupSize: 1) == Recipe.load(recipe, groupSize: 2) {
                 throw UsageError("--group-size \(g) has no effect: recipe '\(r.name)' has no grouped INT4 scheme to apply it to")
@@ -86,7 +89,13 @@ struct ConvertCommand: ParsableCommand {
             }
             let c = map.config
             let ggufPlacement: (SinkTensor) throws(FormatError) -> GGUFPlacement = { t throws(FormatError) in try NemotronHGGUF.placement(t, config: c) }
-            let rules = format == .gguf ? GGUFWriter.rules(placement: ggufPlacement) : format.hfLayout?.rules ?? PackedWriter.sinkRules
+            let hfLayout: (any HFExportLayout)? = format == .modelopt ? ModelOptExport(kvCacheFP8: r.kvCacheFP8, exporter: [
+                "name": "nemo-convert", "version": .string(NemoConvert.configuration.version)]) : format.hfLayout
+            let rules = format == .gguf ? GGUFWriter.rules(placement: ggufPlacement) : hfLayout?.rules ?? PackedWriter.sinkRules
+            if format == .modelopt, !calibration.isCalibrated, map.runtimeScales.isEmpty,
+               try conv.plans().contains(where: { $0.1.segments.contains { ModelOptExport.algorithm($0.scheme.description) != nil } }) {
+                throw UsageError("--format modelopt stores a static input_scale beside every FP8/NVFP4 weight (vLLM and TensorRT-LLM read it), which comes from calibration: add --calib FILE or --stats FILE")
+            }
             if dryRun { try printPlan(conv, rules: rules); return }
             var blobs: [(String, [UInt8])] = []
             if let t = input.tokenizerJSON { blobs.append(("tokenizer.json", t)) }
@@ -100,7 +109,7 @@ struct ConvertCommand: ParsableCommand {
                 let kv = NemotronHGGUF.fileMetadata(map: map, ropeTheta: input.configJSON["rope_theta"]?.doubleValue,
                                                     modelName: input.name, fileType: NemotronHGGUF.fileType(fileType) ?? 0, tokenizer: tokenizer)
                 sink = try GGUFWriter(path: output!, metadata: kv, placement: ggufPlacement)
-            } else if let layout = format.hfLayout {
+            } else if let layout = hfLayout {
                 sink = try makeSink(layout, directory: input.directory, keepReadBack: self.calibration.isCalibrated)
             } else {
                 sink = try PackedWriter(path: output!)

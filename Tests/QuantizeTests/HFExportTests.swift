@@ -30,7 +30,7 @@ final class HFExportTests: ScratchDirectoryTestCase {
     }
 
     /// Our codec's value of every tensor, from the sections it wrote.
-    func decoded(_ mem: MemorySink) throws -> [String: [Float]] {
+    static func decoded(_ mem: MemorySink) throws -> [String: [Float]] {
         var out: [String: [Float]] = [:]
         for (t, sections, attrs) in mem.tensors {
             let (rows, cols) = Recipe.storageShape(role: t.role, shape: t.shape)
@@ -63,7 +63,7 @@ final class HFExportTests: ScratchDirectoryTestCase {
             for (i, r) in [recipe(.int4), recipe(.int8), recipe(.fp8), asym].enumerated() {
                 let out = dir + "/e\(i)-\(model.split(separator: "/").last!)"
                 let mem = try export(model, r, to: out)
-                let want = try decoded(mem)
+                let want = try Self.decoded(mem)
                 let ck = try Checkpoint(path: out)
                 XCTAssertEqual(ck.quantization?.summary.hasPrefix("compressed-tensors"), true)
                 let map = try TensorMap(checkpoint: ck)
@@ -265,7 +265,7 @@ final class HFExportTests: ScratchDirectoryTestCase {
         for (i, r) in [recipe(.int4), recipe(.int8), asym].enumerated() {
             let out = dir + "/py\(i)"
             let mem = try export(Fixtures.tinyMoE, r, to: out)
-            let want = try decoded(mem)
+            let want = try Self.decoded(mem)
             // Our values of every packed weight, for Python to compare against.
             var ts: [(TensorDeclaration, [UInt8])] = []
             for (name, v) in want.sorted(by: { $0.key < $1.key }) where name.hasSuffix(".weight") {

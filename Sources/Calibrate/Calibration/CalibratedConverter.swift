@@ -177,13 +177,20 @@ public final class CalibratedConverter {
     /// The encoder and extra tensor attributes for one tensor, from its layer's statistics.
     private func encoder(for t: BoundTensor, plan: TensorPlan, stats: CalibrationStats,
                          extraDamping: inout [String: Double]) throws -> (SegmentEncoder?, JSONObject) {
-        guard plan.isQuantized, t.role.isLinear, let s = stats.combined(t.role, layer: t.layer, expert: t.expert),
-              s.rows > 0 else { return (nil, [:]) }
         var attrs = JSONObject()
-        // Static FP8 activation scale: the largest input magnitude seen, mapped to E4M3's 448.
+        // The K and V projections' output range, whatever their scheme: an FP8 KV cache's static
+        // scales come from it (ModelOpt's k_scale / v_scale), and attention itself may stay BF16.
+        if t.role == .attnK || t.role == .attnV, let m = stats.outputAbsMax[StatsKey(t.role, layer: t.layer)] {
+            attrs["output_absmax"] = .number(Double(m))
+        }
+        guard plan.isQuantized, t.role.isLinear, let s = stats.combined(t.role, layer: t.layer, expert: t.expert),
+              s.rows > 0 else { return (nil, attrs) }
+        // The largest input magnitude seen: a static activation scale maps it to the format's
+        // largest value (FP8: amax / 448, ModelOpt's NVFP4: amax / (6 · 448)). For routed experts
+        // it covers the every-expert rows too, so it never clips a token serving may route there.
+        let amax = s.absMax.max() ?? 0
+        attrs["input_absmax"] = .number(Double(amax))
         if plan.segments.contains(where: { $0.scheme == .fp8Tensor || $0.scheme == .fp8Channel }) {
-            let amax = s.absMax.max() ?? 0
-            attrs["input_absmax"] = .number(Double(amax))
             attrs["input_scale"] = .number(Double(FP8E4M3.scale(absMax: amax)))
         }
         attrs["calibration_rows"] = .int(s.rows)

@@ -32,8 +32,15 @@ public final class CalibrationStats {
     public private(set) var linears: [StatsKey: LinearStats] = [:]
     /// layer → tokens routed to each expert by the real router.
     public private(set) var routingCounts: [Int: [Int]] = [:]
+    /// Largest output magnitude of the K and V projections (what an FP8 KV cache must hold);
+    /// merged by maximum. Files written before it existed have none.
+    public private(set) var outputAbsMax: [StatsKey: Float] = [:]
     /// Calibration tokens that went through the model.
     public var tokens = 0
+
+    public func addOutputAbsMax(_ key: StatsKey, _ m: Float) {
+        outputAbsMax[key] = max(outputAbsMax[key] ?? 0, m)
+    }
 
     public init() {}
 
@@ -88,6 +95,7 @@ public final class CalibrationStats {
                 routingCounts[l] = c
             }
         }
+        for (k, m) in o.outputAbsMax { addOutputAbsMax(k, m) }
         tokens = tokens.saturatingAdd(o.tokens)
     }
 
@@ -96,6 +104,7 @@ public final class CalibrationStats {
     public func take(layer: Int) -> CalibrationStats {
         let out = CalibrationStats()
         for (k, s) in linears where k.layer == layer { out.linears[k] = s; linears[k] = nil }
+        for (k, m) in outputAbsMax where k.layer == layer { out.outputAbsMax[k] = m; outputAbsMax[k] = nil }
         if let c = routingCounts[layer] { out.routingCounts[layer] = c }
         return out
     }

@@ -1,5 +1,6 @@
 import Formats
 import Model
+import Quantize
 
 /// Collects `CalibrationStats` from the forward pass (a `ForwardObserver`).
 ///
@@ -32,6 +33,12 @@ public final class StatsCollector: ForwardObserver {
 
     public func linearInput(layer: Int, role: TensorRole, expert: Int?, input: UnsafePointer<Float>, rows: Int, width: Int) {
         record(StatsKey(role, layer: layer, expert: expert), input, rows, width)
+    }
+
+    /// K and V projections' outputs: their largest magnitude, for FP8 KV-cache scales.
+    public func linearOutput(layer: Int, role: TensorRole, output: UnsafePointer<Float>, rows: Int, width: Int) {
+        let key = StatsKey(role, layer: layer)
+        stats.addOutputAbsMax(key, FP8E4M3.absMax(output, count: rows * width))
     }
 
     public func routedExperts(_ experts: RoutedExperts, input: UnsafePointer<Float>, rows: Int) throws {

@@ -8,6 +8,7 @@ import Model
 ///     layers.3.mixer.in_proj.weight.abs_max   F32 [width]   max |x_j|
 ///     layers.3.mixer.in_proj.weight.rows      I64 [1]       rows seen
 ///     layers.3.mixer.in_proj.weight.gram      F32 [width, width]  XᵀX, upper triangle (GPTQ only)
+///     layers.5.mixer.k_proj.weight.out_abs_max F32 [1]      max |x·Wᵀ| (K and V projections: FP8 KV-cache scales)
 ///     layers.5.mixer.routing_counts           I64 [experts] tokens the real router sent each expert
 ///
 /// Every-expert statistics carry `.fed` after the weight name. Sums, not means, so two files
@@ -31,6 +32,9 @@ public final class StatsFileWriter {
             if let g = s.gram {
                 try writer.append(n + ".gram", dtype: .f32, shape: [s.width, s.width], bytes: rawBytes(g))
             }
+        }
+        for (k, m) in stats.outputAbsMax.sorted(by: { $0.key.name < $1.key.name }) {
+            try writer.append(k.name + ".out_abs_max", dtype: .f32, shape: [1], bytes: rawBytes([m]))
         }
         for (l, c) in stats.routingCounts.sorted(by: { $0.key < $1.key }) {
             try writer.append("layers.\(l).mixer.routing_counts", dtype: .i64, shape: [c.count], bytes: rawBytes(c.map(Int64.init)))
@@ -84,6 +88,16 @@ public enum StatsFile {
                     throw FormatError.invalidTensor(file: path, tensor: name, message: "expert \(bad) has a negative count \(c[bad])")
                 }
                 stats.setRouting(layer: l, counts: c.map { Int($0) })
+                continue
+            }
+            if name.hasSuffix(".out_abs_max") {
+                let base = String(name.dropLast(".out_abs_max".count))
+                guard let key = keys[base], key.role == .attnK || key.role == .attnV else {
+                    throw FormatError.invalidTensor(file: path, tensor: name, message: "no K or V projection of this model is called '\(base)'")
+                }
+                let m = (try floats(f, name, dtype: .f32, count: 1) as [Float])[0]
+                guard m.isFinite, m >= 0 else { throw FormatError.invalidTensor(file: path, tensor: name, message: "output maximum \(m) is negative or not finite") }
+                stats.addOutputAbsMax(key, m)
                 continue
             }
             guard name.hasSuffix(".sum_sq") else { continue }

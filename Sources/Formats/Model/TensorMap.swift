@@ -31,6 +31,9 @@ public struct TensorMap: @unchecked Sendable {
     public let quantization: (any QuantizedLayout)?
     /// Tensors the quantized layout keeps for the runtime only (activation and KV-cache scales).
     public let runtimeOnly: [String]
+    /// The value of each single-value runtime tensor (`….input_scale`, `….k_scale`), checked
+    /// finite and positive, so a re-export can carry a quantized source's static scales over.
+    public let runtimeScales: [String: Float]
     /// Scale tensors the quantized layout read to decode the weights beside them.
     public let scales: [String]
     private let byKey: [Key: Int]
@@ -273,9 +276,15 @@ public struct TensorMap: @unchecked Sendable {
         }
         var unused = names.filter { !used.contains($0) && !$0.hasPrefix("mtp.") }
         var runtimeOnly: [String] = []
+        var runtimeScales: [String: Float] = [:]
         if let q = quantization {
             runtimeOnly = unused.filter(q.isRuntimeOnly)
-            for n in runtimeOnly { if let t = view(n) { try q.checkRuntimeOnly(n, view: t) } }
+            for n in runtimeOnly {
+                if let t = view(n) {
+                    try q.checkRuntimeOnly(n, view: t)
+                    if t.elementCount == 1, t.dtype.isFloatingPoint { runtimeScales[n] = try t.floats()[0] }
+                }
+            }
             unused.removeAll(where: q.isRuntimeOnly)
         }
         if !allowUnexpected, quantization == nil, let scale = unused.first(where: QuantizedLayouts.looksLikeQuantizationTensor) {
@@ -292,6 +301,7 @@ public struct TensorMap: @unchecked Sendable {
         unexpected = unused
         self.skipped = skipped
         self.runtimeOnly = runtimeOnly
+        self.runtimeScales = runtimeScales
         scales = scaleNames
     }
 }

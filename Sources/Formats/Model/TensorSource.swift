@@ -150,12 +150,28 @@ public protocol EncodedTensor: Sendable {
     /// Integer codes our INT4/INT8 codecs store unchanged (a compressed-tensors pack-quantized
     /// weight); nil when none.
     var integerCodes: IntegerCodes? { get }
+    /// NVFP4 codes and scales as our `nvfp4` codec stores them (a ModelOpt NVFP4 weight); nil when none.
+    var nvfp4Codes: NVFP4Codes? { get }
 }
 
 extension EncodedTensor {
     public var scaledCodes: ScaledCodes? { nil }
     public var integerCodes: IntegerCodes? { nil }
+    public var nvfp4Codes: NVFP4Codes? { nil }
     public func willNeed(bytes: Int) {}
+}
+
+/// NVFP4 as stored: E2M1 codes two a byte (low nibble the even column) [rows, cols/2], an E4M3
+/// scale per 16 columns [rows, cols/16] and one Float32 second-level scale; value =
+/// e2m1(code) × e4m3(block scale) × globalScale — byte for byte what `nvfp4` writes.
+public struct NVFP4Codes: @unchecked Sendable {
+    public let codes: UnsafeRawBufferPointer
+    public let blockScales: UnsafeRawBufferPointer
+    public let cols: Int
+    public let globalScale: Float
+    public init(codes: UnsafeRawBufferPointer, blockScales: UnsafeRawBufferPointer, cols: Int, globalScale: Float) {
+        self.codes = codes; self.blockScales = blockScales; self.cols = cols; self.globalScale = globalScale
+    }
 }
 
 /// Codes of one byte per element and a Float32 scale per row (a per-tensor scale repeated), with

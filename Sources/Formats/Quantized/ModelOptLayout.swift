@@ -50,11 +50,16 @@ public struct ModelOptLayout: QuantizedLayout {
             throw FormatError.unsupported(file: declaredIn, tensor: nil, message:
                 "ModelOpt quant_algo '\(algo)' is not read (supported: \(algorithms.sorted().joined(separator: ", ")))")
         }
-        let kv = (section?["kv_cache_quant_algo"] ?? section?["kv_cache_scheme"]).flatMap { $0.isNull ? nil : $0 }
+        var kv = (section?["kv_cache_quant_algo"] ?? section?["kv_cache_scheme"]).flatMap { $0.isNull ? nil : $0 }
+        // config.json spells an FP8 KV cache as compressed-tensors-style arguments (ModelOpt's
+        // convert_hf_quant_config_format): {"dynamic": false, "num_bits": 8, "type": "float"}.
+        if let o = kv?.objectValue, o["num_bits"]?.intValue == 8, o["type"]?.stringValue == "float", o["dynamic"]?.boolValue != true {
+            kv = "FP8"
+        }
         if let kv, kv.stringValue?.uppercased() != "FP8" {
             throw FormatError.unsupported(file: declaredIn, tensor: nil, message: "ModelOpt kv_cache_quant_algo \(kv) is not read (supported: FP8)")
         }
-        return ModelOptLayout(quantAlgo: algo.uppercased(), kvCacheAlgo: kv?.stringValue, producer: producer, declaredIn: declaredIn)
+        return ModelOptLayout(quantAlgo: algo.uppercased(), kvCacheAlgo: kv?.stringValue?.uppercased(), producer: producer, declaredIn: declaredIn)
     }
 
     public var json: JSONValue {

@@ -71,4 +71,8 @@ public struct ModelOptNVFP4Tensor: EncodedTensor {
     }
 
     public func dontNeed() { codes.file.dontNeed(offset: codes.info.offset, count: codes.info.byteCount) }
+
+    public var nvfp4Codes: NVFP4Codes? {
+        NVFP4Codes(codes: codes.bytes, blockScales: blockScales.bytes, cols: shape[1], globalScale: globalScale)
+    }
 }

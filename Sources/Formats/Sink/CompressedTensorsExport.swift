@@ -86,7 +86,7 @@ public struct CompressedTensorsExport: HFExportLayout {
     }
 
     public func sideTensors(_ t: SinkTensor, plan: HFTensorPlan, segments: [HFSegment],
-                            sections: [String: [UInt8]]) throws(FormatError) -> [(TensorDeclaration, [UInt8])] {
+                            sections: [String: [UInt8]], attributes: JSONObject) throws(FormatError) -> [(TensorDeclaration, [UInt8])] {
         let stem = Self.module(of: t.name)
         let rows = t.shape.first ?? 1, cols = t.shape.count >= 2 ? t.shape.dropFirst().reduce(1, *) : rows
         func joined(_ what: String) -> [UInt8] {

@@ -137,7 +137,7 @@ public final class HFCheckpointSink: TensorSink {
                     "codes filled \(mainWritten) of \(p.main.byteCount) bytes (\(carry.count) bytes of a partial row left)")
             }
             let segs = try hfSegments(attributes, tensor: t, file: path)
-            let side = try layout.sideTensors(t, plan: p, segments: segs, sections: small)
+            let side = try layout.sideTensors(t, plan: p, segments: segs, sections: small, attributes: attributes)
             let shard = shards.count
             var stored = [p.main]
             for (d, b) in side {

@@ -12,9 +12,11 @@ public protocol HFExportLayout: Sendable {
     /// The main tensor that `tensor`'s codes become, and how its rows are rewritten.
     func plan(_ tensor: SinkTensor) throws(FormatError) -> HFTensorPlan
     /// The tensors stored beside the main one (scales, zero points, the original shape), from the
-    /// tensor's non-code sections, concatenated over its row segments in order.
+    /// tensor's non-code sections, concatenated over its row segments in order. `attributes` are
+    /// the converter's for this tensor (`segments`, and from calibration `input_absmax`,
+    /// `output_absmax`; from a quantized source its runtime scales, `source_input_scale` …).
     func sideTensors(_ tensor: SinkTensor, plan: HFTensorPlan, segments: [HFSegment],
-                     sections: [String: [UInt8]]) throws(FormatError) -> [(TensorDeclaration, [UInt8])]
+                     sections: [String: [UInt8]], attributes: JSONObject) throws(FormatError) -> [(TensorDeclaration, [UInt8])]
     /// config.json's `quantization_config` (nil: none) and any side files (ModelOpt's
     /// hf_quant_config.json), from every tensor written, in order.
     func finish(written: [HFWrittenTensor]) throws(FormatError) -> (quantizationConfig: JSONValue?, files: [(String, [UInt8])])
@@ -118,12 +120,15 @@ public enum OutputFormat: String, CaseIterable, Sendable {
     case gguf
     /// A Hugging Face directory in the compressed-tensors layout (docs/HF-EXPORTS.md).
     case compressedTensors = "compressed-tensors"
+    /// A Hugging Face directory in NVIDIA ModelOpt's unified layout (docs/HF-EXPORTS.md).
+    case modelopt
 
     /// The export layout of a Hugging Face directory format; nil for the packed file and GGUF.
     public var hfLayout: (any HFExportLayout)? {
         switch self {
         case .packed, .gguf: return nil
         case .compressedTensors: return CompressedTensorsExport()
+        case .modelopt: return ModelOptExport()
         }
     }
 

@@ -88,3 +88,26 @@ extension Converter {
         return true
     }
 }
+
+extension Converter {
+    /// Stores segment `seg` by copying an NVFP4 source's codes, block scales and second-level
+    /// scale (a ModelOpt NVFP4 weight converted to `nvfp4`), so export → import → export is
+    /// byte-identical: re-quantizing the decoded values would pick a new global scale from their
+    /// (smaller) maximum and move codes. Every row block of the segment gets the source's one
+    /// second-level scale. Returns false (nothing written) for another scheme.
+    func copyNVFP4Codes(_ seg: TensorPlan.Segment, _ nc: NVFP4Codes, to writer: TensorSink) throws -> Bool {
+        guard seg.scheme.codec is NVFP4Codec, nc.cols % NVFP4Codec.blockSize == 0 else { return false }
+        let half = nc.cols / 2, blocks = nc.cols / NVFP4Codec.blockSize, rows = seg.rows
+        try writer.beginSection(seg.section("codes"), encoding: .raw)
+        var off = rows.lowerBound * half
+        while off < rows.upperBound * half {
+            let n = min(chunkBytes, rows.upperBound * half - off)
+            try writer.appendToSection(UnsafeRawBufferPointer(rebasing: nc.codes[off..<(off + n)]))
+            off += n
+        }
+        try writer.endSection()
+        try writer.writeSection(seg.section("scales"), UnsafeRawBufferPointer(rebasing: nc.blockScales[(rows.lowerBound * blocks)..<(rows.upperBound * blocks)]))
+        try [Float](repeating: nc.globalScale, count: seg.rowBlocks).withUnsafeBytes { try writer.writeSection(seg.section("global_scales"), $0) }
+        return true
+    }
+}

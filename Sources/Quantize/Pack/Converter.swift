@@ -86,7 +86,7 @@ public final class Converter {
                 progress?(doneIn, totalIn, t.name)
                 // Cold files: have the kernel read the start of the next tensor while this one converts.
                 if i + 1 < plans.count { plans[i + 1].0.data.willNeed(bytes: chunkBytes / 2) }
-                entries.append(try writeTensor(t, plan, to: sink))
+                entries.append(try writeTensor(t, plan, to: sink, attributes: runtimeAttributes(t)))
                 doneIn += t.data.byteCount
                 if delayPerTensor > 0 { Thread.sleep(forTimeInterval: delayPerTensor) }
             }
@@ -99,6 +99,24 @@ public final class Converter {
             sink.discard()
             throw error
         }
+    }
+
+    /// A quantized source's static runtime scales of `t` (`TensorMap.runtimeScales`), for export
+    /// formats that store them again: `source_input_scale` with the largest value it maps to
+    /// (`source_input_scale_max`: ModelOpt divides the input amax by 448 beside an FP8 weight, by
+    /// 6 · 448 beside an NVFP4 one) and an FP8 KV cache's `source_kv_scale`. Empty for plain sources.
+    public func runtimeAttributes(_ t: BoundTensor) -> JSONObject {
+        guard !map.runtimeScales.isEmpty else { return [:] }
+        let stem = t.name.hasSuffix(".weight") ? String(t.name.dropLast(7)) : t.name
+        var a = JSONObject()
+        if let s = map.runtimeScales[stem + ".input_scale"] {
+            a["source_input_scale"] = .number(Double(s))
+            a["source_input_scale_max"] = .number(t.data.encoded?.codeDType == .u8 ? 2688 : 448)
+        }
+        for k in [".k_scale", ".v_scale"] {
+            if let s = map.runtimeScales[stem + k] { a["source_kv_scale"] = .number(Double(s)) }
+        }
+        return a
     }
 
     /// Stores the blobs and the header (metadata plus this converter's recipe) and renames the
@@ -176,6 +194,9 @@ public final class Converter {
                 continue
             }
             if encoder == nil, let ic = data.encoded?.integerCodes, try copyIntegerCodes(seg, ic, to: writer) {
+                continue
+            }
+            if encoder == nil, let nc = data.encoded?.nvfp4Codes, try copyNVFP4Codes(seg, nc, to: writer) {
                 continue
             }
             if encoder == nil, let src = data.plain {

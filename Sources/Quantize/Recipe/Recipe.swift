@@ -38,6 +38,11 @@ public struct Recipe: Equatable, Sendable {
     /// precision. For output formats that store one scheme per tensor (Hugging Face exports),
     /// which is how NVIDIA's own FP8/NVFP4 Nemotron checkpoints store in_proj.
     public var wholeInProj = false
+    /// Keep in_proj and out_proj of each Mamba layer that feeds an attention layer (the last Mamba
+    /// layer before it) in the source precision, as NVIDIA's Nemotron 3 Nano FP8/NVFP4 releases do.
+    public var keepMambaBeforeAttention = false
+    /// Declare an FP8 KV cache (export formats that carry one write K/V scales from calibration).
+    public var kvCacheFP8 = false
 
     public init(name: String, defaultScheme: QuantScheme, rules: [Rule] = [], perHeadScales: Bool = true,
                 outProjGroupByHead: Bool = true) {
@@ -59,6 +64,8 @@ public struct Recipe: Equatable, Sendable {
 
     public enum Builtin: String, CaseIterable, Sendable {
         case int8, int4, fp8, mixed, mxfp4, nvfp4
+        /// NVIDIA's published choices for Nemotron 3 Nano (docs/HF-EXPORTS.md), in FP8 or NVFP4.
+        case nvidiaFP8 = "nvidia-fp8", nvidiaNVFP4 = "nvidia-nvfp4"
     }
 
     public static func builtin(_ b: Builtin, groupSize: Int = 128) -> Recipe {
@@ -81,6 +88,21 @@ public struct Recipe: Equatable, Sendable {
         // global scale per tensor — per expert, per SSM head in in_proj); lm_head INT8.
         case .mxfp4: return Recipe(name: "mxfp4", defaultScheme: QuantScheme(codec: MXFP4Codec()))
         case .nvfp4: return Recipe(name: "nvfp4", defaultScheme: QuantScheme(codec: NVFP4Codec()))
+        case .nvidiaFP8, .nvidiaNVFP4:
+            // NVIDIA-Nemotron-3-Nano-30B-A3B-FP8 / -NVFP4 (model cards; the NVFP4 release's
+            // hf_quant_config.json): routed and shared experts and the other Mamba GEMMs quantized
+            // with one scale per tensor (in_proj whole), attention and the Mamba layers feeding it
+            // BF16, conv1d, A_log, D, dt_bias, norms, embeddings and lm_head as stored, router F32,
+            // FP8 KV cache.
+            var r = Recipe(name: b.rawValue, defaultScheme: b == .nvidiaFP8 ? .fp8Tensor : QuantScheme(codec: NVFP4Codec()), rules: [
+                Rule(role: .attnQ, scheme: "keep"), Rule(role: .attnK, scheme: "keep"), Rule(role: .attnV, scheme: "keep"),
+                Rule(role: .attnO, scheme: "keep"), Rule(role: .lmHead, scheme: "keep"),
+                Rule(role: .mambaALog, scheme: "keep"), Rule(role: .mambaD, scheme: "keep"),
+            ], perHeadScales: false, outProjGroupByHead: false)
+            r.wholeInProj = true
+            r.keepMambaBeforeAttention = true
+            r.kvCacheFP8 = true
+            return r
         case .mixed:
             return Recipe(name: "mixed", defaultScheme: .int8Channel, rules: [
                 Rule(role: .expertUp, scheme: "int4-g\(groupSize)-sym"), Rule(role: .expertDown, scheme: "int4-g\(groupSize)-sym"),
@@ -96,7 +118,10 @@ public struct Recipe: Equatable, Sendable {
         let (rows, cols) = Self.storageShape(role: role, shape: shape)
         let keep: QuantScheme = sourceDType == .bf16 ? .bf16 : sourceDType == .f16 ? .f16 : .f32
 
+        let feedsAttention = keepMambaBeforeAttention && (role == .mambaInProj || role == .mambaOutProj)
+            && layer.map { Self.mambaLayersFeedingAttention(config).contains($0) } == true
         func resolve(segment: String?) throws -> QuantScheme {
+            if feedsAttention { return keep }
             // Segment rules first (user's, then the defaults: dt stays high-precision unless a
             // user rule names the dt segment), then rules for whole tensors.
             let all = rules + Self.defaultExclusions
@@ -124,6 +149,27 @@ public struct Recipe: Equatable, Sendable {
         }
         let s = adjust(try resolve(segment: nil), role: role, cols: cols, config: config)
         return TensorPlan(segments: [TensorPlan.Segment(name: "", rows: 0..<rows, scheme: s)], rows: rows, cols: cols)
+    }
+
+    /// For each attention layer, the last Mamba layer before it (none if another attention layer
+    /// comes first): Nemotron 3 Nano's 4, 11, 18, 25, 32 and 41.
+    public static func mambaLayersFeedingAttention(_ config: ModelConfig) -> Set<Int> {
+        var out = Set<Int>(), lastMamba: Int?
+        for (l, kind) in config.layers.enumerated() {
+            switch kind {
+            case .mamba: lastMamba = l
+            case .attention: if let m = lastMamba { out.insert(m) }; lastMamba = nil
+            default: break
+            }
+        }
+        return out
+    }
+
+    /// Fits a built-in recipe to an export format that stores one scale per tensor and no INT8
+    /// (ModelOpt): one scale per in_proj, lm_head as stored (ModelOpt's default exclusion).
+    public mutating func fitPerTensorExport() {
+        perHeadScales = false
+        if !rules.contains(where: { $0.role == .lmHead }) { rules.append(Rule(role: .lmHead, scheme: "keep")) }
     }
 
     /// Quantized schemes only make sense for matrices; out_proj INT4 groups follow heads.

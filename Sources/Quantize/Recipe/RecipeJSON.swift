@@ -6,7 +6,8 @@ extension Recipe {
     public init(json: JSONValue, file: String) throws {
         func bad(_ m: String) -> RecipeError { RecipeError("\(file): \(m)") }
         guard let o = json.objectValue else { throw bad("a recipe is a JSON object") }
-        let known: Set<String> = ["name", "default", "rules", "per_head_scales", "out_proj_group_by_head", "whole_in_proj", "description"]
+        let known: Set<String> = ["name", "default", "rules", "per_head_scales", "out_proj_group_by_head", "whole_in_proj", "description",
+                                  "keep_mamba_before_attention", "kv_cache"]
         for k in o.keys where !known.contains(k) { throw bad("unknown key '\(k)'") }
         let name = o["name"]?.stringValue ?? file
         guard let ds = o["default"]?.stringValue else { throw bad("missing 'default' scheme") }
@@ -39,6 +40,11 @@ extension Recipe {
                   perHeadScales: o["per_head_scales"]?.boolValue ?? true,
                   outProjGroupByHead: o["out_proj_group_by_head"]?.boolValue ?? true)
         wholeInProj = o["whole_in_proj"]?.boolValue ?? false
+        keepMambaBeforeAttention = o["keep_mamba_before_attention"]?.boolValue ?? false
+        if let kv = o["kv_cache"], !kv.isNull {
+            guard kv.stringValue == "fp8" else { throw bad("kv_cache must be \"fp8\" (or absent), got \(kv)") }
+            kvCacheFP8 = true
+        }
     }
 
     /// A built-in name (`int8`, `int4`, `fp8`, `mixed`) or a path to a recipe file.
@@ -73,6 +79,8 @@ extension Recipe {
         var j: JSONObject = ["name": .string(name), "default": .string(defaultScheme.description), "rules": .array(rs),
                              "per_head_scales": .bool(perHeadScales), "out_proj_group_by_head": .bool(outProjGroupByHead)]
         if wholeInProj { j["whole_in_proj"] = true }
+        if keepMambaBeforeAttention { j["keep_mamba_before_attention"] = true }
+        if kvCacheFP8 { j["kv_cache"] = "fp8" }
         return .object(j)
     }
 }
