@@ -89,8 +89,8 @@ struct ConvertCommand: ParsableCommand {
             }
             let c = map.config
             let ggufPlacement: (SinkTensor) throws(FormatError) -> GGUFPlacement = { t throws(FormatError) in try NemotronHGGUF.placement(t, config: c) }
-            let hfLayout: (any HFExportLayout)? = format == .modelopt ? ModelOptExport(kvCacheFP8: r.kvCacheFP8, exporter: [
-                "name": "nemo-convert", "version": .string(NemoConvert.configuration.version)]) : format.hfLayout
+            let hfLayout = format.hfLayout(kvCacheFP8: r.kvCacheFP8, exporter: [
+                "name": "nemo-convert", "version": .string(NemoConvert.configuration.version)])
             let rules = format == .gguf ? GGUFWriter.rules(placement: ggufPlacement) : hfLayout?.rules ?? PackedWriter.sinkRules
             if format == .modelopt, !calibration.isCalibrated, map.runtimeScales.isEmpty,
                try conv.plans().contains(where: { $0.1.segments.contains { ModelOptExport.algorithm($0.scheme.description) != nil } }) {

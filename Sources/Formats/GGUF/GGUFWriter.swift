@@ -310,9 +310,10 @@ public final class GGUFWriter: TensorSink {
         let rows = e.dims.dropFirst().reduce(1, *) / e.slots, rowBytes = n / rows
         let perm = GGUFRowPermutation(rows: rows, heads: heads)
         var out = [UInt8](repeating: 0, count: n)
-        for r in 0..<rows {
-            let from = perm.stored(r) * rowBytes
-            for b in 0..<rowBytes { out[r * rowBytes + b] = stored[from + b] }
+        out.withUnsafeMutableBytes { o in
+            for r in 0..<rows {
+                o.baseAddress!.advanced(by: r * rowBytes).copyMemory(from: p + perm.stored(r) * rowBytes, byteCount: rowBytes)
+            }
         }
         return out
     }

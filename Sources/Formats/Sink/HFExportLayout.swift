@@ -124,11 +124,15 @@ public enum OutputFormat: String, CaseIterable, Sendable {
     case modelopt
 
     /// The export layout of a Hugging Face directory format; nil for the packed file and GGUF.
-    public var hfLayout: (any HFExportLayout)? {
+    public var hfLayout: (any HFExportLayout)? { hfLayout() }
+
+    /// The layout with what the recipe and the program add: an FP8 KV cache to declare (ModelOpt)
+    /// and the exporter's name and version written beside the producer.
+    public func hfLayout(kvCacheFP8: Bool = false, exporter: JSONValue = ["name": "nemo-convert"]) -> (any HFExportLayout)? {
         switch self {
         case .packed, .gguf: return nil
         case .compressedTensors: return CompressedTensorsExport()
-        case .modelopt: return ModelOptExport()
+        case .modelopt: return ModelOptExport(kvCacheFP8: kvCacheFP8, exporter: exporter)
         }
     }
 

@@ -111,7 +111,7 @@ public final class Converter {
         var a = JSONObject()
         if let s = map.runtimeScales[stem + ".input_scale"] {
             a["source_input_scale"] = .number(Double(s))
-            a["source_input_scale_max"] = .number(t.data.encoded?.codeDType == .u8 ? 2688 : 448)
+            a["source_input_scale_max"] = .number(Double(t.data.encoded?.codeDType == .u8 ? ModelOptExport.nvfp4Max : ModelOptExport.fp8Max))
         }
         for k in [".k_scale", ".v_scale"] {
             if let s = map.runtimeScales[stem + k] { a["source_kv_scale"] = .number(Double(s)) }
